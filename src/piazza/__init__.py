@@ -1,0 +1,3 @@
+"""Piazza: a shared agenda for local communities."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from piazza.accounts.api import router
+
+__all__ = ["router"]

@@ -1,0 +1,40 @@
+"""Password hashing: argon2 for new hashes; bcrypt hashes imported from Gancio still verify."""
+
+from __future__ import annotations
+
+import secrets
+
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
+
+_hasher = PasswordHash((Argon2Hasher(), BcryptHasher()))
+# Verified against when the user is unknown, so a wrong email costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+MIN_PASSWORD_LENGTH = 8
+GENERATED_PASSWORD_BYTES = 12
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    """Check a password; also return a new hash when the stored one should be upgraded (bcrypt)."""
+    if not password_hash:
+        _hasher.verify(password, _DUMMY_HASH)
+        return False, None
+    try:
+        return _hasher.verify_and_update(password, password_hash)
+    except Exception:  # an unknown or corrupt hash format is a failed login, not a crash
+        return False, None
+
+
+def burn_verification_time(password: str) -> None:
+    """Spend the time of one verification, for logins of unknown users."""
+    _hasher.verify(password, _DUMMY_HASH)
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)

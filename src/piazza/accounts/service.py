@@ -1,0 +1,117 @@
+"""User rules: creation, lookup, roles, passwords. No HTTP here."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from piazza.accounts.models import Role, User
+from piazza.accounts.passwords import (
+    MIN_PASSWORD_LENGTH,
+    burn_verification_time,
+    hash_password,
+    verify_password,
+)
+from piazza.errors import Conflict, Invalid, NotFound
+from piazza.oauth.tokens import revoke_tokens_of_user
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def validate_role(role: str) -> Role:
+    """Raises Invalid for anything but admin, editor or user."""
+    try:
+        return Role(role)
+    except ValueError:
+        raise Invalid(f"Unknown role '{role}': use admin, editor or user", field="role") from None
+
+
+def validate_password(password: str) -> None:
+    """Raises Invalid when the password is too short."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
+
+
+def find_user_by_email(db: Session, email: str) -> User | None:
+    return db.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def get_user(db: Session, user_id: int) -> User:
+    """Raises NotFound."""
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound("User not found!")
+    return user
+
+
+def get_user_by_email(db: Session, email: str) -> User:
+    """Raises NotFound."""
+    user = find_user_by_email(db, email)
+    if user is None:
+        raise NotFound(f"User '{email}' not found")
+    return user
+
+
+def list_users(db: Session) -> list[User]:
+    return list(db.scalars(select(User).order_by(User.id)))
+
+
+def create_user(
+    db: Session,
+    email: str,
+    *,
+    password: str | None = None,
+    role: Role | str = Role.USER,
+    is_active: bool = True,
+    description: str | None = None,
+) -> User:
+    """Raises Invalid for a bad email, role or password, Conflict when the email is taken."""
+    email = normalise_email(email)
+    if not email or len(email) > 255:
+        raise Invalid("email required", field="email")
+    role = validate_role(role)
+    if password is not None:
+        validate_password(password)
+    if find_user_by_email(db, email) is not None:
+        raise Conflict("error.email_taken")
+    user = User(
+        email=email,
+        password=hash_password(password) if password is not None else None,
+        role=role.value,
+        is_active=is_active,
+        description=description,
+        settings=[],
+    )
+    db.add(user)
+    db.flush()
+    return user
+
+
+def set_role(db: Session, user: User, role: Role | str) -> User:
+    """Raises Invalid for an unknown role."""
+    user.role = validate_role(role).value
+    return user
+
+
+def set_password(db: Session, user: User, password: str) -> User:
+    """Store a new password and revoke every token of the user. Raises Invalid when too short."""
+    validate_password(password)
+    user.password = hash_password(password)
+    revoke_tokens_of_user(db, user.id)
+    return user
+
+
+def authenticate(db: Session, email: str, password: str) -> User | None:
+    """The active user with this email and password, or None; upgrades legacy hashes on success."""
+    user = find_user_by_email(db, email)
+    if user is None or not user.is_active:
+        burn_verification_time(password)
+        return None
+    ok, new_hash = verify_password(password, user.password)
+    if not ok:
+        return None
+    if new_hash:
+        user.password = new_hash
+    return user

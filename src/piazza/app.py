@@ -1,0 +1,96 @@
+"""The application factory. Nothing is built at import time: uvicorn calls `create_app` (or
+`app_from_environment` in worker processes) and tests build their own apps from explicit Configs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from piazza import accounts
+from piazza.config import Config, load_config
+from piazza.db import Database
+from piazza.errors import PiazzaError, TooManyRequests
+from piazza.middleware import RequestIdMiddleware
+from piazza.oauth.bearer import InsufficientScope, InvalidToken
+
+log = logging.getLogger("piazza")
+
+
+def create_app(config: Config) -> FastAPI:
+    config = config.with_secret_key()
+    database = Database(config.sqlalchemy_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="Piazza",
+        summary="A shared agenda for local communities, with Gancio's API and an OAuth 2.0 provider.",
+        version="0.1.0",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.db = database
+
+    app.include_router(accounts.router)
+    _add_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory uvicorn workers call: the same Config the CLI validated, read again from the env."""
+    return create_app(load_config())
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PiazzaError)
+    async def piazza_error(request: Request, exc: PiazzaError) -> Response:
+        if isinstance(exc, InvalidToken | InsufficientScope):
+            # RFC 6750 §3: the challenge names the error; the body repeats it as JSON.
+            challenge = f'Bearer error="{exc.message}", error_description="{exc.description}"'
+            return JSONResponse(
+                {"error": exc.message, "error_description": exc.description},
+                status_code=exc.status,
+                headers={"WWW-Authenticate": challenge},
+            )
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        # Gancio's clients show error bodies verbatim. Gancio sends them as text/html, which would let
+        # an echoed input run as markup; plain text shows the same words safely.
+        return PlainTextResponse(exc.message, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return PlainTextResponse(detail, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query"))
+            problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+        return PlainTextResponse("; ".join(problems) or "Bad Request", status_code=400)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        request_id = getattr(request.state, "request_id", "-")
+        log.exception(
+            "unhandled error on %s %s", request.method, request.url.path, extra={"request_id": request_id}
+        )
+        return PlainTextResponse(
+            f"Internal Server Error (request id {request_id})",
+            status_code=500,
+            headers={"X-Request-ID": request_id},
+        )

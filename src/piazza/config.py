@@ -1,0 +1,147 @@
+"""Piazza's configuration: one typed object, read from `PIAZZA_*` variables and an optional TOML file.
+
+Precedence, highest first: arguments given to `Config(...)` (tests), environment variables, the TOML
+file named by `PIAZZA_CONFIG`, then the defaults below. Nothing here runs at import time: the CLI and
+the app factory build a Config when they start, and a bad value stops them with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "PIAZZA_"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name, not a secret)
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or wrong; the message names the variable."""
+
+
+class Config(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    base_url: str = Field("http://127.0.0.1:13120", description="Public URL; the OAuth issuer.")
+    data_dir: Path = Field(Path("data"), description="Folder for the SQLite file, the secret key and media.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in the data folder.")
+    secret_key: SecretStr = Field(SecretStr(""), description="Signs sessions; generated once if empty.")
+    host: str = "127.0.0.1"
+    port: int = Field(13120, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    rate_limits: bool = Field(True, description="`off` disables every rate limit.")
+    log_level: LogLevel = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if toml_file:
+            if not Path(toml_file).is_file():
+                raise ConfigError(f"{ENV_PREFIX}CONFIG: no such file: {toml_file}")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @field_validator("base_url")
+    @classmethod
+    def _normalise_base_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL, like https://agenda.example.org")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or a fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        value = value.strip()
+        # psycopg 3 is the PostgreSQL driver; accept the URL forms people copy from elsewhere.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if value and not value.startswith(("sqlite", "postgresql+psycopg")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+    @model_validator(mode="after")
+    def _check_secret_key(self) -> Config:
+        key = self.secret_key.get_secret_value()
+        if key and len(key) < 32:
+            raise ValueError("secret_key: must be at least 32 characters (or empty to generate one)")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'piazza.sqlite3').resolve()}"
+
+    @property
+    def is_https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def with_secret_key(self) -> Config:
+        """Return this config with a secret key, generating and storing one in the data folder if needed.
+
+        The key must survive restarts and be the same for every worker, so it lives in a file that only
+        its owner can read; it is never a constant in code.
+        """
+        if self.secret_key.get_secret_value():
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key_file = self.data_dir / SECRET_KEY_FILE
+        try:
+            # O_EXCL: when several workers start at once, exactly one writes the key.
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = key_file.read_text().strip()
+        else:
+            key = secrets.token_hex(32)
+            with os.fdopen(fd, "w") as f:
+                f.write(key + "\n")
+        if len(key) < 32:
+            raise ConfigError(
+                f"{key_file}: the stored secret key is too short; delete the file to regenerate"
+            )
+        return self.model_copy(update={"secret_key": SecretStr(key)})
+
+
+def load_config(**overrides: Any) -> Config:
+    """Build the Config from the environment, raising ConfigError with the variable named."""
+    try:
+        return Config(**overrides).with_secret_key()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "config"
+            name = f"{ENV_PREFIX}{field.upper()}"
+            problems.append(f"{name}: {error['msg']}")
+        raise ConfigError("; ".join(problems)) from None

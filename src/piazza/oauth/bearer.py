@@ -1,0 +1,159 @@
+"""Bearer tokens on protected routes (RFC 6750), and the FastAPI dependencies that check them.
+
+A request without credentials is anonymous: Gancio's guarded routes then answer 403, as Gancio does.
+A token that is presented but unknown, revoked or expired is refused with 401 and
+`WWW-Authenticate: Bearer error="invalid_token"` instead of silently becoming anonymous (gancio-api.md
+§3.8 W13). Tokens are read only from the Authorization header, never from the query string or a cookie
+(W12): those leak into logs and Referer headers, or turn every route into a CSRF target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from piazza.accounts.models import Role, User
+from piazza.db.base import utcnow
+from piazza.errors import Forbidden, PiazzaError
+from piazza.oauth.models import SELF_CLIENT_ID, Token
+from piazza.oauth.scopes import Permission, parse_scopes, role_grants, scopes_grant
+from piazza.oauth.tokens import digest
+
+
+class InvalidToken(PiazzaError):
+    status = 401
+    message = "invalid_token"
+
+    def __init__(self, description: str = "The access token is invalid, expired or revoked") -> None:
+        self.description = description
+        super().__init__()
+
+
+class InsufficientScope(PiazzaError):
+    status = 403
+    message = "insufficient_scope"
+
+    def __init__(self, permission: Permission) -> None:
+        self.description = f"The token's scope does not allow '{permission.value}'"
+        super().__init__()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is making a request: a user acting through a token of some client, or nobody."""
+
+    user_id: int | None = None
+    email: str | None = None
+    role: str | None = None
+    client_id: str | None = None
+    scopes: frozenset[str] = frozenset()
+    token_id: int | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def is_first_party(self) -> bool:
+        return self.client_id == SELF_CLIENT_ID
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.role in (Role.ADMIN, Role.EDITOR)
+
+    def scope_allows(self, permission: Permission) -> bool:
+        return self.is_first_party or scopes_grant(self.scopes, permission)
+
+    def may(self, permission: Permission) -> bool:
+        return not self.is_anonymous and self.scope_allows(permission) and role_grants(self.role, permission)
+
+
+ANONYMOUS = Caller()
+
+
+def find_caller_by_token(db: Session, token_digest: str, now: datetime | None = None) -> Caller | None:
+    """The caller behind a live access token of an active user, or None. One indexed lookup."""
+    row = db.execute(
+        select(
+            Token.id,
+            Token.client_id,
+            Token.scope,
+            Token.access_expires_at,
+            User.id.label("user_id"),
+            User.email,
+            User.role,
+        )
+        .join(User, User.id == Token.user_id)
+        .where(Token.access_digest == token_digest, Token.revoked_at.is_(None), User.is_active.is_(True))
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.access_expires_at is not None and row.access_expires_at <= (now or utcnow()):
+        return None
+    return Caller(
+        user_id=row.user_id,
+        email=row.email,
+        role=row.role,
+        client_id=row.client_id,
+        scopes=parse_scopes(row.scope),
+        token_id=row.id,
+    )
+
+
+def bearer_token_from(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header; other schemes are not ours to judge here."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    value = value.strip()
+    if not value:
+        raise InvalidToken("The Authorization header has no token")
+    return value
+
+
+async def get_caller(request: Request) -> Caller:
+    """The request's caller; anonymous without a token, InvalidToken (401) for a bad one."""
+    cached = getattr(request.state, "caller", None)
+    if cached is not None:
+        return cached
+    token = bearer_token_from(request)
+    caller = ANONYMOUS
+    if token is not None:
+        found = await request.app.state.db.read(find_caller_by_token, digest(token))
+        if found is None:
+            raise InvalidToken()
+        caller = found
+    request.state.caller = caller
+    return caller
+
+
+def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that lets through only callers who may do `permission`.
+
+    No user: 403 (Gancio's guards). A third-party token without a scope for it: 403 insufficient_scope,
+    checked before the role, so an admin's app token is refused on admin routes. A role without it: 403.
+    """
+
+    async def dependency(caller: Caller = Depends(get_caller)) -> Caller:
+        if caller.is_anonymous:
+            raise Forbidden()
+        if not caller.scope_allows(permission):
+            raise InsufficientScope(permission)
+        if not role_grants(caller.role, permission):
+            raise Forbidden()
+        return caller
+
+    dependency.__name__ = f"require_{permission.name.lower()}"
+    return dependency

@@ -1,0 +1,36 @@
+import pytest
+from sqlalchemy import text
+
+from piazza.accounts.models import User
+from tests.factories import make_user
+
+
+def test_sqlite_pragmas_are_set(db, is_postgres):
+    if is_postgres:
+        pytest.skip("SQLite only")
+    with db.session(write=False) as s:
+        assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert s.execute(text("PRAGMA busy_timeout")).scalar() == 10000
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_a_failing_write_rolls_back_everything(db):
+    def write_then_fail():
+        with db.session() as s:
+            s.add(User(email="half@example.org", role="user", is_active=True, settings=[]))
+            s.flush()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
+    with db.session(write=False) as s:
+        assert s.query(User).filter_by(email="half@example.org").count() == 0
+
+
+def test_created_at_reads_back_as_aware_utc(db):
+    user = make_user(db)
+    with db.session(write=False) as s:
+        stored = s.get(User, user.id)
+        assert stored.created_at.tzinfo is not None
+        assert stored.created_at.utcoffset().total_seconds() == 0

@@ -1,0 +1,44 @@
+import logging
+
+from fastapi.testclient import TestClient
+
+from piazza.app import create_app
+
+
+def test_ping_answers_ok(client):
+    response = client.get("/api/ping")
+    assert response.status_code == 200
+    assert response.text == "OK"
+    assert len(response.headers["X-Request-ID"]) == 16
+
+
+def test_unknown_api_route_is_404_not_found(client):
+    response = client.get("/api/no/such/route")
+    assert response.status_code == 404
+    assert response.text == "Not Found"
+
+
+def test_unexpected_exception_is_500_without_trace_and_logged_with_request_id(config, caplog):
+    app = create_app(config)
+
+    @app.get("/api/boom")
+    async def boom():
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.ERROR):
+        response = client.get("/api/boom")
+    app.state.db.dispose()
+    assert response.status_code == 500
+    request_id = response.headers["X-Request-ID"]
+    assert response.text == f"Internal Server Error (request id {request_id})"
+    assert "secret internals" not in response.text
+    assert "Traceback" not in response.text
+    record = next(r for r in caplog.records if r.name == "piazza")
+    assert record.request_id == request_id
+    assert record.exc_info is not None
+
+
+def test_openapi_document_is_served(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert "/api/ping" in response.json()["paths"]
