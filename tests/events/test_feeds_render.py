@@ -191,9 +191,11 @@ def test_rss_cdata_terminator_in_description_cannot_close_the_section() -> None:
 
 
 def test_rss_drops_control_characters_that_xml_cannot_carry() -> None:
-    item = rss([make_event(title="bell\x07 and nul\x00", tags=["t\x1b"])]).find("channel/item")
-    assert item.findtext("title").startswith("[2026-12-04] bell and nul @")
-    assert item.findtext("category") == "t"
+    event = make_event(title="bell\x07 and nul\x00 \ud800", tags=["t\x1b", "\x00"], description="<p>\x0c</p>")
+    item = rss([event]).find("channel/item")
+    assert item.findtext("title").startswith("[2026-12-04] bell and nul  @")
+    assert [category.text for category in item.findall("category")] == ["t"]
+    assert item.findtext("description").endswith("<p></p>")
 
 
 def test_rss_unicode_survives() -> None:

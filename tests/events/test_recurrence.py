@@ -336,3 +336,62 @@ def test_default_time_zone_is_rome() -> None:
     start, _ = next_occurrence(parent, None, {"frequency": "1w"}, parent + 1)
     assert local(start) == datetime(2026, 3, 29, 8, 0, tzinfo=ROME)
     assert start - parent == int(timedelta(days=7).total_seconds()) - 3600
+
+
+# --- Cross-check against a day-by-day reference ---------------------------------------------------
+
+
+def matches(rule: dict, parent: datetime, day: datetime) -> bool:
+    """Whether the calendar day `day` is an occurrence day of `rule` for `parent`, by definition."""
+    frequency = rule["frequency"]
+    if frequency.endswith("w"):
+        return (day.date() - parent.date()).days % (7 * int(frequency[:-1])) == 0
+    if frequency == "1y":
+        return (day.month, day.day) == (parent.month, parent.day)
+    if rule["type"] == "ordinal":
+        return day.day == parent.day
+    if day.weekday() != parent.weekday():
+        return False
+    if rule["type"] == -1:
+        return (day + timedelta(days=7)).month != day.month
+    return (day.day - 1) // 7 + 1 == rule["type"]
+
+
+@pytest.mark.parametrize("zone", [ROME, NEW_YORK], ids=lambda zone: zone.key)
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"frequency": "1w"},
+        {"frequency": "2w"},
+        {"frequency": "5w"},
+        {"frequency": "1m", "type": "ordinal"},
+        {"frequency": "1m", "type": 1},
+        {"frequency": "1m", "type": 4},
+        {"frequency": "1m", "type": -1},
+        {"frequency": "1y"},
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("parent", ["2026-01-31 19:00", "2026-03-29 08:15", "2027-10-31 23:45"])
+def test_occurrences_are_exactly_the_matching_days_at_the_parents_local_time(
+    parent: str, rule: dict, zone: ZoneInfo
+) -> None:
+    parent_local = datetime.fromisoformat(parent).replace(tzinfo=zone)
+    horizon = parent_local + timedelta(days=800)
+    expected = []
+    day = parent_local
+    while day < horizon:
+        if matches(rule, parent_local, day):
+            expected.append(day.isoformat())
+        day = (day + timedelta(days=1)).replace(tzinfo=zone)  # same wall clock, next calendar day
+    parent_start = at(parent, zone)
+    found = []
+    after = parent_start
+    while (occurrence := next_occurrence(parent_start, None, rule, after, zone.key)) is not None:
+        start = local(occurrence[0], zone)
+        if start >= horizon:
+            break
+        found.append(start.isoformat())
+        after = occurrence[0] + 1
+    assert found == expected
+    assert found  # the reference produced something to compare with

@@ -32,7 +32,9 @@ Settings = Mapping[str, Any]
 EventDict = Mapping[str, Any]
 
 ICS_PRODID = "-//Piazza//Piazza events//EN"
-_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# C0 controls but tab and line feed (carriage returns become line feeds first), DEL, lone surrogates
+# (JSON can carry them; UTF-8 cannot) and the two non-characters XML 1.0 excludes.
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _MEDIA_TYPES = {"png": "image/png", "webp": "image/webp", "gif": "image/gif", "avif": "image/avif"}
 # English names for the date in the RSS description (Gancio's "EEEE, d MMMM HH:mm"). Localised
 # names would need Babel; `instance_locale` defaults to "en".
@@ -54,7 +56,7 @@ _MONTHS = (
 
 
 def clean_text(value: object) -> str:
-    """`value` as text with `\n` line ends and without the controls XML 1.0 and RFC 5545 TEXT forbid."""
+    """`value` as text with LF line ends, without the characters XML 1.0 and RFC 5545 TEXT forbid."""
     value = "" if value is None else str(value)
     return _CONTROL_CHARS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
