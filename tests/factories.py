@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import re
 import secrets
 from datetime import datetime
+from typing import Any
 
 from piazza.accounts.models import Role, User
 from piazza.accounts.passwords import hash_password
@@ -93,3 +95,13 @@ def make_token(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def web_login(client: Any, email: str, password: str = DEFAULT_PASSWORD) -> None:
+    """Log a TestClient (or requests.Session with base URL) in through the login form."""
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text

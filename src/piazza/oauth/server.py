@@ -54,7 +54,7 @@ class OAuthRequest(OAuth2Request):
         # http behind the TLS-terminating proxy; the public scheme is the operator's PIAZZA_BASE_URL.
         self.method = method
         self.uri = uri
-        self.headers = dict(headers)
+        self.headers = headers  # Starlette Headers: case-insensitive, as Authlib expects
         self._body = None
         query, form = list(query), list(form)
         self._args = dict(reversed(query))  # first value wins, as in the payload
