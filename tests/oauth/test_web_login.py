@@ -1,0 +1,59 @@
+"""GET/POST /login and POST /logout: the minimal web login behind the consent page."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import DEFAULT_PASSWORD, make_user
+from tests.oauth.flow import csrf_of
+
+
+def post_login(client, email, password=DEFAULT_PASSWORD, next_path=None, csrf=None):
+    token = csrf if csrf is not None else csrf_of(client.get("/login").text)
+    data = {"email": email, "password": password, "csrf_token": token}
+    if next_path is not None:
+        data["next"] = next_path
+    return client.post("/login", data=data, follow_redirects=False)
+
+
+def test_login_sets_an_httponly_lax_session_cookie_without_tokens(client, db):
+    user = make_user(db)
+    response = post_login(client, user.email, next_path="/oauth/authorize?x=1")
+    assert response.status_code == 303 and response.headers["location"] == "/oauth/authorize?x=1"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example", "https://evil.example/", "javascript:alert(1)"])
+def test_next_must_be_a_local_path(client, db, target):
+    user = make_user(db)
+    response = post_login(client, user.email, next_path=target)
+    assert response.headers["location"] == "/"
+
+
+def test_wrong_password_shows_the_form_again_with_403(client, db):
+    user = make_user(db)
+    response = post_login(client, user.email, password="wrong password")
+    assert response.status_code == 403
+    assert "Wrong email or password" in response.text
+
+
+def test_login_without_csrf_token_is_refused(client, db):
+    user = make_user(db)
+    client.get("/login")
+    assert post_login(client, user.email, csrf="0" * 40).status_code == 403
+
+
+def test_logout_ends_the_session(client, db):
+    user = make_user(db)
+    post_login(client, user.email)
+    page = client.get("/login")
+    response = client.post("/logout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert response.status_code == 303
+    authorize = client.get("/oauth/authorize?response_type=code&client_id=x", follow_redirects=False)
+    assert authorize.status_code == 400  # unknown client page, not a session user
+
+
+def test_login_page_cannot_be_framed(client):
+    response = client.get("/login")
+    assert response.headers["x-frame-options"] == "DENY"
