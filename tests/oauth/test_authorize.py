@@ -76,7 +76,9 @@ def test_person_who_approved_before_is_not_asked_again(client, db, logged_in):
     app_client, _ = make_client(db)
     approve(client, authorize_params(app_client.id, scope="event:write"))
     response = client.get(
-        "/oauth/authorize", params=authorize_params(app_client.id, scope="event:write"), follow_redirects=False
+        "/oauth/authorize",
+        params=authorize_params(app_client.id, scope="event:write"),
+        follow_redirects=False,
     )
     assert response.status_code == 302
     assert "code" in query_of(response.headers["location"])

@@ -13,7 +13,12 @@ def test_apps_list_shows_approvals_without_secrets_or_tokens(client, db):
     code = get_code(client, authorize_params(app_client.id))
     issued = client.post(
         "/oauth/token",
-        data={"grant_type": "authorization_code", "code": code, "client_id": app_client.id, "client_secret": secret},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": app_client.id,
+            "client_secret": secret,
+        },
     ).json()
     response = client.get("/api/clients", headers=bearer(make_token(db, user)))
     assert response.status_code == 200
@@ -31,7 +36,12 @@ def test_deleting_an_app_revokes_its_tokens_and_consent(client, db):
     code = get_code(client, authorize_params(app_client.id))
     issued = client.post(
         "/oauth/token",
-        data={"grant_type": "authorization_code", "code": code, "client_id": app_client.id, "client_secret": secret},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": app_client.id,
+            "client_secret": secret,
+        },
     ).json()
     own = bearer(make_token(db, user))
     assert client.delete(f"/api/clients/{app_client.id}", headers=own).status_code == 200
@@ -45,7 +55,10 @@ def test_deleting_an_app_revokes_its_tokens_and_consent(client, db):
 def test_deleting_an_unapproved_app_is_404(client, db):
     user = make_user(db)
     app_client, _ = make_client(db)
-    assert client.delete(f"/api/clients/{app_client.id}", headers=bearer(make_token(db, user))).status_code == 404
+    assert (
+        client.delete(f"/api/clients/{app_client.id}", headers=bearer(make_token(db, user))).status_code
+        == 404
+    )
 
 
 def test_apps_list_needs_a_user(client):

@@ -55,7 +55,8 @@ def test_login_refresh_token_rotates_for_self(client, db):
     user = make_user(db)
     first = login(client, username=user.email).json()
     response = client.post(
-        "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": "self"}
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": "self"},
     )
     assert response.status_code == 200, response.text
     assert client.get("/api/user", headers=bearer(response.json()["access_token"])).status_code == 200

@@ -13,13 +13,23 @@ def tokens_for(client, db):
     code = get_code(client, authorize_params(app_client.id))
     body = client.post(
         "/oauth/token",
-        data={"grant_type": "authorization_code", "code": code, "client_id": app_client.id, "client_secret": secret},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": app_client.id,
+            "client_secret": secret,
+        },
     ).json()
     return app_client, secret, body
 
 
 def refresh(client, app_client, secret, token, **extra):
-    data = {"grant_type": "refresh_token", "refresh_token": token, "client_id": app_client.id, "client_secret": secret}
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": token,
+        "client_id": app_client.id,
+        "client_secret": secret,
+    }
     return client.post("/oauth/token", data={**data, **extra})
 
 
@@ -65,7 +75,8 @@ def test_refresh_token_of_another_client_is_invalid_grant(client, db):
 def test_missing_refresh_token_is_invalid_request(client, db):
     app_client, secret = make_client(db)
     response = client.post(
-        "/oauth/token", data={"grant_type": "refresh_token", "client_id": app_client.id, "client_secret": secret}
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "client_id": app_client.id, "client_secret": secret},
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"

@@ -16,7 +16,11 @@ HEX40 = re.compile(r"^[0-9a-f]{40}$")
 def test_registration_answers_the_seed_shape(client, db):
     response = client.post(
         "/api/client",
-        data={"client_name": "Wordpress Event Manager", "redirect_uris": "https://noblogs.org/", "website": "https://myapp.example"},
+        data={
+            "client_name": "Wordpress Event Manager",
+            "redirect_uris": "https://noblogs.org/",
+            "website": "https://myapp.example",
+        },
     )
     assert response.status_code == 200
     body = response.json()
@@ -28,19 +32,27 @@ def test_registration_answers_the_seed_shape(client, db):
 def test_registration_takes_json_and_several_redirect_uris(client, db):
     response = client.post(
         "/api/client",
-        json={"client_name": "App", "redirect_uris": ["https://a.example/cb", "org.example.app:/cb"], "scopes": "event:write"},
+        json={
+            "client_name": "App",
+            "redirect_uris": ["https://a.example/cb", "org.example.app:/cb"],
+            "scopes": "event:write",
+        },
     )
     assert response.status_code == 200
     assert response.json()["redirect_uris"] == "https://a.example/cb org.example.app:/cb"
 
 
 def test_whitespace_separated_redirect_uris_are_several(client, db):
-    response = client.post("/api/client", data={"client_name": "App", "redirect_uris": "https://a.example/1 https://a.example/2"})
+    response = client.post(
+        "/api/client", data={"client_name": "App", "redirect_uris": "https://a.example/1 https://a.example/2"}
+    )
     assert response.json()["redirect_uris"] == "https://a.example/1 https://a.example/2"
 
 
 def test_unknown_scope_is_422_invalid_scopes(client, db):
-    response = client.post("/api/client", data={"client_name": "App", "redirect_uris": "https://a.example/", "scopes": "admin"})
+    response = client.post(
+        "/api/client", data={"client_name": "App", "redirect_uris": "https://a.example/", "scopes": "admin"}
+    )
     assert response.status_code == 422
     assert response.json() == {"error": "Invalid scopes"}
 
@@ -52,7 +64,15 @@ def test_missing_name_is_422(client, db):
 
 
 @pytest.mark.parametrize(
-    "uri", ["/relative", "https://a.example/cb#frag", "javascript:alert(1)", "ftp://a.example/", "https://user@a.example/", ""]
+    "uri",
+    [
+        "/relative",
+        "https://a.example/cb#frag",
+        "javascript:alert(1)",
+        "ftp://a.example/",
+        "https://user@a.example/",
+        "",
+    ],
 )
 def test_invalid_redirect_uri_is_422(client, db, uri):
     response = client.post("/api/client", data={"client_name": "App", "redirect_uris": uri})
@@ -61,14 +81,18 @@ def test_invalid_redirect_uri_is_422(client, db, uri):
 
 
 def test_secret_is_stored_as_a_digest(client, db):
-    body = client.post("/api/client", data={"client_name": "App", "redirect_uris": "https://a.example/"}).json()
+    body = client.post(
+        "/api/client", data={"client_name": "App", "redirect_uris": "https://a.example/"}
+    ).json()
     with db.session() as s:
         row = s.scalar(select(Client).where(Client.id == body["client_id"]))
         assert row.secret_digest != body["client_secret"] and len(row.secret_digest) == 64
 
 
 def test_client_details_never_show_the_secret(client, db):
-    body = client.post("/api/client", data={"client_name": "App", "redirect_uris": "https://a.example/"}).json()
+    body = client.post(
+        "/api/client", data={"client_name": "App", "redirect_uris": "https://a.example/"}
+    ).json()
     user = make_user(db)
     response = client.get(f"/api/client/{body['client_id']}", headers=bearer(make_token(db, user)))
     assert response.status_code == 200

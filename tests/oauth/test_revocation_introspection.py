@@ -13,7 +13,12 @@ def tokens_for(client, db):
     code = get_code(client, authorize_params(app_client.id))
     body = client.post(
         "/oauth/token",
-        data={"grant_type": "authorization_code", "code": code, "client_id": app_client.id, "client_secret": secret},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": app_client.id,
+            "client_secret": secret,
+        },
     ).json()
     return app_client, secret, body
 
@@ -21,7 +26,8 @@ def tokens_for(client, db):
 def test_revoking_an_access_token_stops_it(client, db):
     app_client, secret, tokens = tokens_for(client, db)
     response = client.post(
-        "/oauth/revoke", data={"token": tokens["access_token"], "client_id": app_client.id, "client_secret": secret}
+        "/oauth/revoke",
+        data={"token": tokens["access_token"], "client_id": app_client.id, "client_secret": secret},
     )
     assert response.status_code == 200
     assert client.get("/api/user", headers=bearer(tokens["access_token"])).status_code == 401
@@ -43,7 +49,9 @@ def test_revoking_a_refresh_token_ends_its_access_tokens(client, db):
 
 def test_revoking_an_unknown_token_answers_200(client, db):
     app_client, secret = make_client(db)
-    response = client.post("/oauth/revoke", data={"token": "0" * 40, "client_id": app_client.id, "client_secret": secret})
+    response = client.post(
+        "/oauth/revoke", data={"token": "0" * 40, "client_id": app_client.id, "client_secret": secret}
+    )
     assert response.status_code == 200
 
 
@@ -58,7 +66,8 @@ def test_another_client_cannot_revoke_a_token(client, db):
     _, _, tokens = tokens_for(client, db)
     other, other_secret = make_client(db, name="Other")
     response = client.post(
-        "/oauth/revoke", data={"token": tokens["access_token"], "client_id": other.id, "client_secret": other_secret}
+        "/oauth/revoke",
+        data={"token": tokens["access_token"], "client_id": other.id, "client_secret": other_secret},
     )
     assert response.status_code == 400
     assert client.get("/api/user", headers=bearer(tokens["access_token"])).status_code != 401
@@ -67,7 +76,8 @@ def test_another_client_cannot_revoke_a_token(client, db):
 def test_introspection_describes_an_own_active_token(client, db):
     app_client, secret, tokens = tokens_for(client, db)
     response = client.post(
-        "/oauth/introspect", data={"token": tokens["access_token"], "client_id": app_client.id, "client_secret": secret}
+        "/oauth/introspect",
+        data={"token": tokens["access_token"], "client_id": app_client.id, "client_secret": secret},
     )
     assert response.status_code == 200
     body = response.json()
@@ -79,7 +89,8 @@ def test_introspection_of_another_clients_token_is_inactive(client, db):
     _, _, tokens = tokens_for(client, db)
     other, other_secret = make_client(db, name="Other")
     response = client.post(
-        "/oauth/introspect", data={"token": tokens["access_token"], "client_id": other.id, "client_secret": other_secret}
+        "/oauth/introspect",
+        data={"token": tokens["access_token"], "client_id": other.id, "client_secret": other_secret},
     )
     assert response.json() == {"active": False}
 

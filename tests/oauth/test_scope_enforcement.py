@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from piazza.app import create_app
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
+from tests.conftest import empty_database
 from tests.factories import bearer, make_client, make_token, make_user
 
 
@@ -27,6 +28,7 @@ def proving_client(make_config):
 
     with TestClient(app) as client:
         yield client, app.state.db
+    empty_database(app.state.db)
     app.state.db.dispose()
 
 

@@ -32,12 +32,20 @@ def test_values_are_hex40_and_stored_only_as_digests(client, db):
             "client_secret": registered["client_secret"],
         },
     ).json()
-    values = [registered["client_id"], registered["client_secret"], code, issued["access_token"], issued["refresh_token"]]
+    values = [
+        registered["client_id"],
+        registered["client_secret"],
+        code,
+        issued["access_token"],
+        issued["refresh_token"],
+    ]
     assert all(HEX40.match(value) for value in values)
     with db.session() as s:
         stored_client = s.scalar(select(Client).where(Client.id == registered["client_id"]))
-        stored_code = s.scalar(select(AuthorizationCode))
-        stored_token = s.scalar(select(Token))
+        stored_code = s.scalar(
+            select(AuthorizationCode).where(AuthorizationCode.client_id == registered["client_id"])
+        )
+        stored_token = s.scalar(select(Token).where(Token.client_id == registered["client_id"]))
         assert stored_client.secret_digest == sha256(registered["client_secret"])
         assert stored_code.code_digest == sha256(code)
         assert stored_token.access_digest == sha256(issued["access_token"])

@@ -6,8 +6,9 @@ import base64
 
 from sqlalchemy import select, update
 
-from piazza.oauth.models import AuthorizationCode
 from piazza.db.base import utcnow
+from piazza.oauth.models import AuthorizationCode
+from tests.conftest import empty_database
 from tests.factories import bearer, make_client, make_user, web_login
 from tests.oauth.flow import REDIRECT, authorize_params, get_code, pkce_pair
 
@@ -51,6 +52,7 @@ def test_expires_in_is_sent_when_access_tokens_expire(make_config, db):
     with TestClient(app) as client:
         app_client, secret, code = setup_code(client, app.state.db)
         body = exchange(client, code, app_client.id, secret).json()
+    empty_database(app.state.db)
     app.state.db.dispose()
     assert body["expires_in"] == 3600
 
@@ -136,7 +138,8 @@ def test_code_of_another_client_is_invalid_grant(client, db):
 def test_unknown_grant_type_is_unsupported_grant_type(client, db):
     app_client, secret = make_client(db)
     response = client.post(
-        "/oauth/token", data={"grant_type": "client_credentials", "client_id": app_client.id, "client_secret": secret}
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": app_client.id, "client_secret": secret},
     )
     assert response.status_code == 400
     assert response.json()["error"] == "unsupported_grant_type"
@@ -163,7 +166,12 @@ def test_json_body_is_not_read_by_the_token_endpoint(client, db):
     app_client, secret, code = setup_code(client, db)
     response = client.post(
         "/oauth/token",
-        json={"grant_type": "authorization_code", "code": code, "client_id": app_client.id, "client_secret": secret},
+        json={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": app_client.id,
+            "client_secret": secret,
+        },
     )
     assert response.status_code == 400
     assert response.json()["error"] == "unsupported_grant_type"
@@ -216,7 +224,9 @@ def test_public_client_exchanges_with_pkce_and_no_secret(client, db):
     app_client, _ = make_client(db, public=True)
     web_login(client, user.email)
     verifier, challenge = pkce_pair()
-    code = get_code(client, authorize_params(app_client.id, code_challenge=challenge, code_challenge_method="S256"))
+    code = get_code(
+        client, authorize_params(app_client.id, code_challenge=challenge, code_challenge_method="S256")
+    )
     response = exchange(client, code, app_client.id, code_verifier=verifier)
     assert response.status_code == 200, response.text
 

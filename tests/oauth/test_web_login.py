@@ -24,7 +24,9 @@ def test_login_sets_an_httponly_lax_session_cookie_without_tokens(client, db):
     assert "httponly" in cookie and "samesite=lax" in cookie
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example", "https://evil.example/", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "/\\evil.example", "https://evil.example/", "javascript:alert(1)"]
+)
 def test_next_must_be_a_local_path(client, db, target):
     user = make_user(db)
     response = post_login(client, user.email, next_path=target)
