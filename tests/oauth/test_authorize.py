@@ -182,3 +182,21 @@ def test_first_party_client_cannot_use_the_code_flow(client, db, logged_in):
     response = client.get("/oauth/authorize", params=params, follow_redirects=False)
     assert response.status_code == 400
     assert "location" not in response.headers
+
+
+def test_tampered_decision_is_validated_again(client, db, logged_in):
+    app_client, _ = make_client(db)
+    page = client.get("/oauth/authorize", params=authorize_params(app_client.id))
+    fields = hidden_fields(page.text)
+    fields["redirect_uri"] = "https://evil.example/callback"
+    fields["decision"] = "approve"
+    response = client.post("/oauth/authorize", data=fields, follow_redirects=False)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_app_name_is_escaped_on_the_consent_page(client, db, logged_in):
+    app_client, _ = make_client(db, name="<script>alert(1)</script>")
+    page = client.get("/oauth/authorize", params=authorize_params(app_client.id))
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;" in page.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 
 from sqlalchemy import select, update
 
@@ -238,3 +239,26 @@ def test_code_row_stores_the_challenge_and_a_digest(client, db):
         row = s.scalar(select(AuthorizationCode))
         assert row.code_digest != code and len(row.code_digest) == 64
         assert row.code_challenge == challenge
+
+
+def test_code_issued_by_one_node_is_redeemed_on_another(client, db, make_config):
+    from fastapi.testclient import TestClient
+
+    from piazza.app import create_app
+
+    app_client, secret, code = setup_code(client, db)
+    other_node = create_app(make_config())
+    with TestClient(other_node) as other:
+        response = exchange(other, code, app_client.id, secret)
+        assert response.status_code == 200, response.text
+        assert exchange(other, code, app_client.id, secret).status_code == 400
+    other_node.state.db.dispose()
+
+
+def test_tokens_never_reach_the_logs(client, db, caplog):
+    caplog.set_level(logging.DEBUG)
+    app_client, secret, code = setup_code(client, db)
+    body = exchange(client, code, app_client.id, secret).json()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for value in (code, secret, body["access_token"], body["refresh_token"]):
+        assert value not in logged

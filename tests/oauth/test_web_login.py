@@ -59,3 +59,14 @@ def test_logout_ends_the_session(client, db):
 def test_login_page_cannot_be_framed(client):
     response = client.get("/login")
     assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_session_cookie_holds_only_the_user_id_and_csrf_token(client, db):
+    import base64
+    import json
+
+    user = make_user(db)
+    response = post_login(client, user.email)
+    value = response.cookies.get("piazza_session") or client.cookies.get("piazza_session")
+    payload = json.loads(base64.b64decode(value.split(".")[0] + "=="))
+    assert set(payload) == {"user_id", "csrf"}

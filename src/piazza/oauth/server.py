@@ -8,6 +8,7 @@ server per call, bound to that session. The answer comes back as a ready Starlet
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
@@ -24,6 +25,10 @@ from piazza.oauth.models import SELF_CLIENT_ID, Client, Token
 from piazza.oauth.scopes import Scope, parse_scopes
 from piazza.oauth.service import check_redirect_uri, find_client, touch_consent
 from piazza.oauth.tokens import check_secret, digest, generate_token
+
+# Authlib logs issued tokens at DEBUG ("Issue token %r to %r"); nothing secret may reach the logs,
+# whatever PIAZZA_LOG_LEVEL says.
+logging.getLogger("authlib").setLevel(logging.INFO)
 
 Pairs = Iterable[tuple[str, str]]
 Endpoint = Literal["token", "login", "authorize", "revoke", "introspect"]
