@@ -200,3 +200,26 @@ def test_app_name_is_escaped_on_the_consent_page(client, db, logged_in):
     page = client.get("/oauth/authorize", params=authorize_params(app_client.id))
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;" in page.text
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"redirect_uri": 'https://app.example/"callback\\'},
+        {"response_type": 'co"de\\'},
+        {"client_id": 'x"\\'},
+    ],
+)
+def test_hostile_characters_get_an_error_page_not_a_500(client, db, logged_in, override):
+    app_client, _ = make_client(db)
+    params = {**authorize_params(app_client.id), **override}
+    response = client.get("/oauth/authorize", params=params, follow_redirects=False)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_repeated_parameters_get_an_error_page(client, db, logged_in):
+    app_client, _ = make_client(db)
+    query = f"response_type=code&client_id={app_client.id}&client_id={app_client.id}"
+    response = client.get(f"/oauth/authorize?{query}", follow_redirects=False)
+    assert response.status_code == 400

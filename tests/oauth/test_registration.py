@@ -109,3 +109,19 @@ def test_unknown_client_details_are_404(client, db):
     user = make_user(db)
     response = client.get(f"/api/client/{'0' * 40}", headers=bearer(make_token(db, user)))
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff",
+        b"[1]",
+        b'{"client_name": "a", "redirect_uris": 5}',
+        b'{"client_name": "a", "redirect_uris": [1]}',
+        b'{"client_name": 5, "redirect_uris": "https://a.example/"}',
+    ],
+)
+def test_malformed_json_registration_is_422(client, body):
+    response = client.post("/api/client", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "error" in response.json()

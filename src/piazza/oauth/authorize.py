@@ -30,6 +30,17 @@ AUTHORIZATION_PARAMS = (
 )
 
 
+def check_request_characters(request: OAuthRequest) -> bool:
+    """Whether the parameters Authlib quotes in error descriptions stay within the characters RFC 6749
+    allows there (§5.2: %x20-21 / %x23-5B / %x5D-7E). A redirect URI cannot contain others unencoded
+    (RFC 3986), nor can a response type (Appendix A.3); without this check Authlib's error would be a 500."""
+    for name in ("response_type", "redirect_uri"):
+        value = request.payload.data.get(name) or ""
+        if any(not (0x20 <= ord(ch) <= 0x7E) or ch in '"\\' for ch in value):
+            return False
+    return True
+
+
 @dataclass
 class Outcome:
     """One of: `response` (a redirect to the client), `error` (an error page, never a redirect: the
@@ -53,6 +64,8 @@ def _error_outcome(server: PiazzaAuthorizationServer, request: OAuthRequest, err
 def start_authorization(db: Session, config: Config, request: OAuthRequest, user_id: int | None) -> Outcome:
     """Validate a GET /authorize request. Skips consent when the person already approved the client
     for these scopes (design.md); otherwise returns what the consent page shows."""
+    if not check_request_characters(request):
+        return Outcome(error="The request has characters that no client or redirect URI may contain.")
     server = PiazzaAuthorizationServer(db, config, "authorize")
     user = find_active_user(db, user_id) if user_id is not None else None
     try:
@@ -78,6 +91,8 @@ def decide_authorization(
 ) -> Outcome:
     """The person's decision on the consent page: validated again from scratch, then a code (approve)
     or an `access_denied` redirect (deny)."""
+    if not check_request_characters(request):
+        return Outcome(error="The request has characters that no client or redirect URI may contain.")
     server = PiazzaAuthorizationServer(db, config, "authorize")
     user: User | None = find_active_user(db, user_id)
     if user is None:
