@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import functools
-import re
+import json
 import secrets
 from datetime import datetime
 from typing import Any
+
+from itsdangerous import TimestampSigner
 
 from piazza.accounts.models import Role, User
 from piazza.accounts.passwords import hash_password
@@ -97,11 +100,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def web_login(client: Any, email: str, password: str = DEFAULT_PASSWORD) -> None:
-    """Log a TestClient (or requests.Session with base URL) in through the login form."""
-    page = client.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
-    response = client.post(
-        "/login", data={"email": email, "password": password, "csrf_token": csrf}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
+def web_session(client: Any, user: User, secret_key: str = "test-secret-key-" + "x" * 32) -> None:
+    """Give a TestClient the signed session cookie a form login would set, without argon2's cost.
+
+    The login form itself is tested in tests/oauth/test_web_login.py; the cookie is what Starlette's
+    SessionMiddleware signs and verifies with the app's secret key (conftest's TEST_SECRET_KEY).
+    """
+    data = base64.b64encode(json.dumps({"user_id": user.id, "csrf": secrets.token_hex(20)}).encode())
+    client.cookies.set("piazza_session", TimestampSigner(secret_key).sign(data).decode())

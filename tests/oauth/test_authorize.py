@@ -6,14 +6,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.factories import make_client, make_user, web_login
+from tests.factories import make_client, make_user, web_session
 from tests.oauth.flow import REDIRECT, approve, authorize_params, hidden_fields, pkce_pair, query_of
 
 
 @pytest.fixture
 def logged_in(client, db):
     user = make_user(db, "person@example.org")
-    web_login(client, user.email)
+    web_session(client, user)
     return user
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tests.factories import bearer, make_client, make_token, make_user, web_login
+from tests.factories import bearer, make_client, make_token, make_user, web_session
 from tests.oauth.flow import authorize_params, get_code
 
 
 def test_apps_list_shows_approvals_without_secrets_or_tokens(client, db):
     user = make_user(db)
     app_client, secret = make_client(db, name="Event Bot")
-    web_login(client, user.email)
+    web_session(client, user)
     code = get_code(client, authorize_params(app_client.id))
     issued = client.post(
         "/oauth/token",
@@ -32,7 +32,7 @@ def test_apps_list_shows_approvals_without_secrets_or_tokens(client, db):
 def test_deleting_an_app_revokes_its_tokens_and_consent(client, db):
     user = make_user(db)
     app_client, secret = make_client(db)
-    web_login(client, user.email)
+    web_session(client, user)
     code = get_code(client, authorize_params(app_client.id))
     issued = client.post(
         "/oauth/token",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tests.factories import bearer, make_client, make_user, web_login
+from tests.factories import bearer, make_client, make_user, web_session
 from tests.oauth.flow import authorize_params, get_code
 
 
 def tokens_for(client, db):
     user = make_user(db)
     app_client, secret = make_client(db)
-    web_login(client, user.email)
+    web_session(client, user)
     code = get_code(client, authorize_params(app_client.id))
     body = client.post(
         "/oauth/token",

@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 
 from piazza.oauth.models import AuthorizationCode, Client, Token
-from tests.factories import make_user, web_login
+from tests.factories import make_user, web_session
 from tests.oauth.flow import REDIRECT, approve, authorize_params
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -21,7 +21,7 @@ def sha256(value: str) -> str:
 def test_values_are_hex40_and_stored_only_as_digests(client, db):
     registered = client.post("/api/client", data={"client_name": "App", "redirect_uris": REDIRECT}).json()
     user = make_user(db)
-    web_login(client, user.email)
+    web_session(client, user)
     code = approve(client, authorize_params(registered["client_id"]))["code"]
     issued = client.post(
         "/oauth/token",

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from piazza.db.base import utcnow
 from piazza.oauth.models import AuthorizationCode
 from tests.conftest import empty_database
-from tests.factories import bearer, make_client, make_user, web_login
+from tests.factories import bearer, make_client, make_user, web_session
 from tests.oauth.flow import REDIRECT, authorize_params, get_code, pkce_pair
 
 TOKEN_HEX = r"^[0-9a-f]{40}$"
@@ -27,7 +27,7 @@ def exchange(client, code, client_id, secret=None, **extra):
 def setup_code(client, db, **params):
     user = make_user(db)
     app_client, secret = make_client(db)
-    web_login(client, user.email)
+    web_session(client, user)
     return app_client, secret, get_code(client, authorize_params(app_client.id, **params))
 
 
@@ -85,7 +85,7 @@ def test_confidential_client_without_redirect_uri_is_accepted_for_its_single_reg
 def test_missing_redirect_uri_is_refused_when_the_client_has_several(client, db):
     user = make_user(db)
     app_client, secret = make_client(db, redirect_uris=[REDIRECT, "https://app.example/other"])
-    web_login(client, user.email)
+    web_session(client, user)
     code = get_code(client, authorize_params(app_client.id))
     response = exchange(client, code, app_client.id, secret)
     assert response.status_code == 400
@@ -223,7 +223,7 @@ def test_verifier_for_a_code_without_challenge_is_refused(client, db):
 def test_public_client_exchanges_with_pkce_and_no_secret(client, db):
     user = make_user(db)
     app_client, _ = make_client(db, public=True)
-    web_login(client, user.email)
+    web_session(client, user)
     verifier, challenge = pkce_pair()
     code = get_code(
         client, authorize_params(app_client.id, code_challenge=challenge, code_challenge_method="S256")
