@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import DEFAULT_PASSWORD, make_user
+from tests.factories import DEFAULT_PASSWORD, make_client, make_user
 from tests.oauth.flow import csrf_of
 
 
@@ -48,12 +48,33 @@ def test_login_without_csrf_token_is_refused(client, db):
 
 def test_logout_ends_the_session(client, db):
     user = make_user(db)
+    app_client, _ = make_client(db)
     post_login(client, user.email)
+    authorize = "/oauth/authorize?response_type=code&client_id=" + app_client.id
+    assert client.get(authorize, follow_redirects=False).status_code == 200  # the consent page
     page = client.get("/login")
     response = client.post("/logout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert response.status_code == 303
-    authorize = client.get("/oauth/authorize?response_type=code&client_id=x", follow_redirects=False)
-    assert authorize.status_code == 400  # unknown client page, not a session user
+    after = client.get(authorize, follow_redirects=False)
+    assert after.status_code == 303 and after.headers["location"].startswith("/login?next=")
+
+
+def test_logout_without_csrf_token_is_refused(client, db):
+    user = make_user(db)
+    post_login(client, user.email)
+    assert client.post("/logout", data={"csrf_token": "0" * 40}).status_code == 403
+
+
+def test_session_cookie_is_secure_when_the_base_url_is_https(make_config, db):
+    from fastapi.testclient import TestClient
+
+    from piazza.app import create_app
+
+    app = create_app(make_config(base_url="https://agenda.example"))
+    with TestClient(app) as client:
+        response = client.get("/login")
+    app.state.db.dispose()
+    assert "secure" in response.headers["set-cookie"].lower()
 
 
 def test_login_page_cannot_be_framed(client):
