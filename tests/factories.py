@@ -15,6 +15,7 @@ from piazza.accounts.models import Role, User
 from piazza.accounts.passwords import hash_password
 from piazza.db import Database
 from piazza.oauth.models import SELF_CLIENT_ID, Client, Token
+from piazza.oauth.service import login_fingerprint
 from piazza.oauth.tokens import digest, generate_token
 
 DEFAULT_PASSWORD = "correct horse battery"
@@ -106,5 +107,6 @@ def web_session(client: Any, user: User, secret_key: str = "test-secret-key-" + 
     The login form itself is tested in tests/oauth/test_web_login.py; the cookie is what Starlette's
     SessionMiddleware signs and verifies with the app's secret key (conftest's TEST_SECRET_KEY).
     """
-    data = base64.b64encode(json.dumps({"user_id": user.id, "csrf": secrets.token_hex(20)}).encode())
+    session = {"user_id": user.id, "login": login_fingerprint(user), "csrf": secrets.token_hex(20)}
+    data = base64.b64encode(json.dumps(session).encode())
     client.cookies.set("piazza_session", TimestampSigner(secret_key).sign(data).decode())

@@ -82,7 +82,7 @@ def test_login_page_cannot_be_framed(client):
     assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_session_cookie_holds_only_the_user_id_and_csrf_token(client, db):
+def test_session_cookie_holds_only_the_user_id_a_password_fingerprint_and_csrf_token(client, db):
     import base64
     import json
 
@@ -90,4 +90,30 @@ def test_session_cookie_holds_only_the_user_id_and_csrf_token(client, db):
     response = post_login(client, user.email)
     value = response.cookies.get("piazza_session") or client.cookies.get("piazza_session")
     payload = json.loads(base64.b64decode(value.split(".")[0] + "=="))
-    assert set(payload) == {"user_id", "csrf"}
+    assert set(payload) == {"user_id", "login", "csrf"}
+
+
+def test_a_new_password_ends_existing_login_sessions(client, db):
+    from piazza.accounts.service import get_user, set_password
+
+    user = make_user(db)
+    app_client, _ = make_client(db)
+    post_login(client, user.email)
+    authorize = "/oauth/authorize?response_type=code&client_id=" + app_client.id
+    assert client.get(authorize, follow_redirects=False).status_code == 200
+    with db.session() as s:
+        set_password(s, get_user(s, user.id), "another long password")
+    after = client.get(authorize, follow_redirects=False)
+    assert after.status_code == 303 and after.headers["location"].startswith("/login?next=")
+
+
+def test_session_of_a_deactivated_user_is_not_a_login(client, db):
+    from piazza.accounts.models import User
+
+    user = make_user(db)
+    app_client, _ = make_client(db)
+    post_login(client, user.email)
+    with db.session() as s:
+        s.get(User, user.id).is_active = False
+    authorize = "/oauth/authorize?response_type=code&client_id=" + app_client.id
+    assert client.get(authorize, follow_redirects=False).status_code == 303

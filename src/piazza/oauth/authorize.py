@@ -16,7 +16,7 @@ from piazza.accounts.models import User
 from piazza.config import Config
 from piazza.oauth.scopes import SCOPE_DESCRIPTIONS, Scope
 from piazza.oauth.server import OAuthRequest, PiazzaAuthorizationServer
-from piazza.oauth.service import check_consent, find_active_user, save_consent
+from piazza.oauth.service import check_consent, find_logged_in_user, save_consent
 
 # The request parameters the consent form carries back to the decision.
 AUTHORIZATION_PARAMS = (
@@ -53,6 +53,7 @@ class Outcome:
     redirect_uri: str = ""
     scopes: list[tuple[str, str]] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
+    logged_in: bool = False  # whether the session's person was found (active, current password)
 
 
 def _error_outcome(server: PiazzaAuthorizationServer, request: OAuthRequest, error: OAuth2Error) -> Outcome:
@@ -61,13 +62,15 @@ def _error_outcome(server: PiazzaAuthorizationServer, request: OAuthRequest, err
     return Outcome(error=error.description or error.error)
 
 
-def start_authorization(db: Session, config: Config, request: OAuthRequest, user_id: int | None) -> Outcome:
+def start_authorization(
+    db: Session, config: Config, request: OAuthRequest, user_id: int | None, fingerprint: str | None
+) -> Outcome:
     """Validate a GET /authorize request. Skips consent when the person already approved the client
     for these scopes (design.md); otherwise returns what the consent page shows."""
     if not check_request_characters(request):
         return Outcome(error="The request has characters that no client or redirect URI may contain.")
     server = PiazzaAuthorizationServer(db, config, "authorize")
-    user = find_active_user(db, user_id) if user_id is not None else None
+    user = find_logged_in_user(db, user_id, fingerprint)
     try:
         grant = server.get_consent_grant(request, end_user=user)
     except OAuth2Error as error:
@@ -76,6 +79,7 @@ def start_authorization(db: Session, config: Config, request: OAuthRequest, user
     if user is not None and check_consent(db, user.id, client.id, grant.request.scope):
         return Outcome(response=server.create_authorization_response(request, grant_user=user, grant=grant))
     return Outcome(
+        logged_in=user is not None,
         client_name=client.row.name,
         client_website=client.row.website,
         redirect_uri=grant.redirect_uri,
@@ -87,16 +91,16 @@ def start_authorization(db: Session, config: Config, request: OAuthRequest, user
 
 
 def decide_authorization(
-    db: Session, config: Config, request: OAuthRequest, user_id: int, approved: bool
+    db: Session, config: Config, request: OAuthRequest, user_id: int, fingerprint: str, approved: bool
 ) -> Outcome:
     """The person's decision on the consent page: validated again from scratch, then a code (approve)
     or an `access_denied` redirect (deny)."""
     if not check_request_characters(request):
         return Outcome(error="The request has characters that no client or redirect URI may contain.")
     server = PiazzaAuthorizationServer(db, config, "authorize")
-    user: User | None = find_active_user(db, user_id)
+    user: User | None = find_logged_in_user(db, user_id, fingerprint)
     if user is None:
-        return Outcome(error="Please log in again.")
+        return Outcome()  # not logged in (any more): the page sends the person to log in
     try:
         grant = server.get_consent_grant(request, end_user=user)
     except OAuth2Error as error:

@@ -5,6 +5,7 @@ Functions take a session first and never see a request. The Authlib grants in `g
 
 from __future__ import annotations
 
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -298,3 +299,19 @@ def check_token_active(token: Token, now: datetime | None = None) -> bool:
 def find_active_user(db: Session, user_id: int) -> User | None:
     user = db.get(User, user_id)
     return user if user is not None and user.is_active else None
+
+
+def login_fingerprint(user: User) -> str:
+    """A short digest of the password hash, kept in the login session: a new password (set_password, a
+    reset) changes it, which ends every session opened with the old one."""
+    return digest(user.password or "")[:16]
+
+
+def find_logged_in_user(db: Session, user_id: int | None, fingerprint: str | None) -> User | None:
+    """The active user of a login session, or None when the session is absent or outdated."""
+    if user_id is None or not fingerprint:
+        return None
+    user = find_active_user(db, user_id)
+    if user is None or not hmac.compare_digest(login_fingerprint(user), fingerprint):
+        return None
+    return user

@@ -13,7 +13,15 @@ from starlette.templating import Jinja2Templates
 from piazza.accounts.service import authenticate
 from piazza.oauth.api import form_pairs, oauth_request
 from piazza.oauth.authorize import AUTHORIZATION_PARAMS, Outcome, decide_authorization, start_authorization
-from piazza.web.session import check_csrf, csrf_token, log_in, safe_next, session_user_id
+from piazza.oauth.service import login_fingerprint
+from piazza.web.session import (
+    check_csrf,
+    csrf_token,
+    log_in,
+    safe_next,
+    session_fingerprint,
+    session_user_id,
+)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -66,7 +74,7 @@ async def login_submit(request: Request) -> Response:
     user = await request.app.state.db.write(authenticate, email, password) if email and password else None
     if user is None:
         return render(request, "login.html", 403, next=target, error="Wrong email or password.", email=email)
-    log_in(request, user.id)
+    log_in(request, user.id, login_fingerprint(user))
     return _secure_headers(RedirectResponse(target, status_code=303))
 
 
@@ -99,8 +107,10 @@ async def authorize(request: Request) -> Response:
     oreq = oauth_request(request, [], with_query=True)
     user_id = session_user_id(request)
     config = request.app.state.config
-    outcome = await request.app.state.db.write(start_authorization, config, oreq, user_id)
-    if outcome.response is None and outcome.error is None and user_id is None:
+    outcome = await request.app.state.db.write(
+        start_authorization, config, oreq, user_id, session_fingerprint(request)
+    )
+    if outcome.response is None and outcome.error is None and not outcome.logged_in:
         # Valid request, nobody logged in: log in first, then come back to this same request.
         return _login_redirect(request, outcome.params)
     return _show(request, outcome)
@@ -119,6 +129,13 @@ async def authorize_decision(request: Request) -> Response:
     approved = fields.get("decision") == "approve"
     config = request.app.state.config
     outcome = await request.app.state.db.write(
-        decide_authorization, config, oreq, session_user_id(request), approved
+        decide_authorization,
+        config,
+        oreq,
+        session_user_id(request),
+        session_fingerprint(request) or "",
+        approved,
     )
+    if outcome.response is None and outcome.error is None:
+        return _login_redirect(request, dict(reversed(params)))
     return _show(request, outcome)

@@ -1,7 +1,7 @@
 """Login sessions and CSRF tokens for the pages.
 
-The session is Starlette's signed cookie (key: PIAZZA_SECRET_KEY). It holds only the user id and the CSRF
-token, never an OAuth token, so every node with the same key serves the same people.
+The session is Starlette's signed cookie (key: PIAZZA_SECRET_KEY). It holds only the user id, a password
+fingerprint and the CSRF token, never an OAuth token, so every node with the same key serves the same people.
 """
 
 from __future__ import annotations
@@ -20,6 +20,11 @@ def session_user_id(request: Request) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def session_fingerprint(request: Request) -> str | None:
+    value = request.session.get("login")
+    return value if isinstance(value, str) else None
+
+
 def csrf_token(request: Request) -> str:
     """This session's CSRF token, created on first use."""
     token = request.session.get("csrf")
@@ -36,10 +41,12 @@ def check_csrf(request: Request, presented: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), presented.encode())
 
 
-def log_in(request: Request, user_id: int) -> None:
+def log_in(request: Request, user_id: int, fingerprint: str) -> None:
     # A new session and a new CSRF token at login: nothing from before survives (session fixation).
+    # `login` ties the session to the current password (oauth.service.login_fingerprint).
     request.session.clear()
     request.session["user_id"] = user_id
+    request.session["login"] = fingerprint
     csrf_token(request)
 
 
