@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import secrets
 from datetime import datetime
+from typing import Any
+
+from itsdangerous import TimestampSigner
 
 from piazza.accounts.models import Role, User
 from piazza.accounts.passwords import hash_password
 from piazza.db import Database
 from piazza.oauth.models import SELF_CLIENT_ID, Client, Token
+from piazza.oauth.service import login_fingerprint
 from piazza.oauth.tokens import digest, generate_token
 
 DEFAULT_PASSWORD = "correct horse battery"
@@ -93,3 +99,14 @@ def make_token(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def web_session(client: Any, user: User, secret_key: str = "test-secret-key-" + "x" * 32) -> None:
+    """Give a TestClient the signed session cookie a form login would set, without argon2's cost.
+
+    The login form itself is tested in tests/oauth/test_web_login.py; the cookie is what Starlette's
+    SessionMiddleware signs and verifies with the app's secret key (conftest's TEST_SECRET_KEY).
+    """
+    session = {"user_id": user.id, "login": login_fingerprint(user), "csrf": secrets.token_hex(20)}
+    data = base64.b64encode(json.dumps(session).encode())
+    client.cookies.set("piazza_session", TimestampSigner(secret_key).sign(data).decode())

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from piazza import accounts
@@ -18,7 +19,10 @@ from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.errors import PiazzaError, TooManyRequests
 from piazza.middleware import RequestIdMiddleware
+from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
+from piazza.web.pages import router as web_router
+from piazza.web.session import SESSION_COOKIE
 
 log = logging.getLogger("piazza")
 
@@ -44,7 +48,16 @@ def create_app(config: Config) -> FastAPI:
     app.state.db = database
 
     app.include_router(accounts.router)
+    app.include_router(oauth_router)
+    app.include_router(web_router)
     _add_error_handlers(app)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=config.secret_key.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=config.is_https,
+    )
     app.add_middleware(RequestIdMiddleware)
     return app
 

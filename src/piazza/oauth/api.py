@@ -1,0 +1,178 @@
+"""OAuth routes on the wire: client registration and the apps list (Gancio's /api shapes), and the
+token, login, revocation, introspection and metadata endpoints (RFC shapes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from piazza.oauth.bearer import Caller, require
+from piazza.oauth.endpoints import server_metadata
+from piazza.oauth.scopes import Permission
+from piazza.oauth.server import Endpoint, OAuthRequest, PiazzaAuthorizationServer
+from piazza.oauth.service import (
+    RegistrationError,
+    get_client,
+    list_authorized_apps,
+    register_client,
+    revoke_app,
+)
+
+router = APIRouter()
+FORM_TYPE = "application/x-www-form-urlencoded"
+# RFC 6749 §5.1; exactly `application/json`, no charset, as Gancio sends (gancio-api.md §8).
+TOKEN_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def form_pairs(request: Request) -> list[tuple[str, str]]:
+    """The urlencoded body as pairs. The OAuth endpoints read only this format (gancio-api.md §0.3)."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
+        return []
+    form = await request.form()
+    return [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+
+
+def oauth_request(request: Request, form: list[tuple[str, str]], *, with_query: bool) -> OAuthRequest:
+    query = request.query_params.multi_items() if with_query else []
+    return OAuthRequest(request.method, str(request.url), request.headers, query, form)
+
+
+def _run_endpoint(db: Any, config: Any, kind: Endpoint, oreq: OAuthRequest) -> Response:
+    server = PiazzaAuthorizationServer(db, config, kind)
+    if kind == "revoke":
+        return server.create_endpoint_response("revocation", oreq)
+    if kind == "introspect":
+        return server.create_endpoint_response("introspection", oreq)
+    return server.create_token_response(oreq)
+
+
+async def _endpoint(request: Request, kind: Endpoint) -> Response:
+    # Parameters come from the body only: secrets in a query string end up in logs (RFC 6749 §3.2).
+    oreq = oauth_request(request, await form_pairs(request), with_query=False)
+    return await request.app.state.db.write(_run_endpoint, request.app.state.config, kind, oreq)
+
+
+@router.post("/oauth/token", tags=["oauth"])
+async def token(request: Request) -> Response:
+    return await _endpoint(request, "token")
+
+
+@router.post("/oauth/login", tags=["oauth"])
+async def login(request: Request) -> Response:
+    form = await form_pairs(request)
+    fields = dict(reversed(form))
+    # Gancio's public-client strategy accepts only the literal `self`; anything else is 401 (§3.2).
+    if fields.get("client_id") != "self":
+        return PlainTextResponse("Unauthorized", status_code=401)
+    oreq = oauth_request(request, form, with_query=False)
+    response = await request.app.state.db.write(_run_endpoint, request.app.state.config, "login", oreq)
+    if response.status_code != 200:
+        return response
+    issued = json.loads(response.body)
+    body = {
+        "access_token": issued["access_token"],
+        "refresh_token": issued.get("refresh_token"),
+        "username": fields.get("username", "").strip().lower(),
+        "token_type": "Bearer",
+    }
+    if "expires_in" in issued:
+        body["expires_in"] = issued["expires_in"]
+    return Response(json.dumps(body), status_code=200, headers=TOKEN_HEADERS)
+
+
+@router.post("/oauth/revoke", tags=["oauth"])
+async def revoke(request: Request) -> Response:
+    return await _endpoint(request, "revoke")
+
+
+@router.post("/oauth/introspect", tags=["oauth"])
+async def introspect(request: Request) -> Response:
+    return await _endpoint(request, "introspect")
+
+
+@router.get("/.well-known/oauth-authorization-server", tags=["oauth"])
+async def metadata(request: Request) -> JSONResponse:
+    return JSONResponse(
+        server_metadata(request.app.state.config), headers={"Access-Control-Allow-Origin": "*"}
+    )
+
+
+async def _registration_fields(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            raise RegistrationError("Invalid JSON body") from None
+        if not isinstance(data, dict):
+            raise RegistrationError("The JSON body must be an object")
+        return data
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+@router.post("/api/client", tags=["oauth"])
+async def create_client(request: Request) -> JSONResponse:
+    try:
+        fields = await _registration_fields(request)
+        for name in ("client_name", "scopes", "website"):
+            if fields.get(name) is not None and not isinstance(fields[name], str):
+                raise RegistrationError(f"{name} must be a string")
+        registered = await request.app.state.db.write(
+            register_client,
+            fields.get("client_name"),
+            fields.get("redirect_uris"),
+            fields.get("scopes"),
+            fields.get("website"),
+        )
+    except RegistrationError as error:
+        return JSONResponse({"error": error.message}, status_code=422)
+    client = registered.client
+    uris = " ".join(client.redirect_uris)
+    # The seed's keys and order (oauth-seed.md); `redirectUris` too, as Gancio 1.x really answers
+    # (gancio-api.md §3.1), so clients written against either keep working.
+    return JSONResponse(
+        {
+            "name": client.name,
+            "scopes": client.scopes,
+            "website": client.website,
+            "client_secret": registered.secret,
+            "redirect_uris": uris,
+            "client_id": client.id,
+            "redirectUris": uris,
+        }
+    )
+
+
+@router.get("/api/client/{client_id}", tags=["oauth"])
+async def read_client(
+    client_id: str, request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
+) -> JSONResponse:
+    client = await request.app.state.db.read(get_client, client_id)
+    return JSONResponse(
+        {
+            "client_id": client.id,
+            "redirect_uris": " ".join(client.redirect_uris or []),
+            "name": client.name,
+            "website": client.website,
+            "scopes": client.scopes,
+        }
+    )
+
+
+@router.get("/api/clients", tags=["oauth"])
+async def authorized_apps(
+    request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
+) -> JSONResponse:
+    return JSONResponse(await request.app.state.db.read(list_authorized_apps, caller.user_id))
+
+
+@router.delete("/api/clients/{client_id}", tags=["oauth"])
+async def revoke_authorized_app(
+    client_id: str, request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
+) -> PlainTextResponse:
+    await request.app.state.db.write(revoke_app, caller.user_id, client_id)
+    return PlainTextResponse("OK")

@@ -1,0 +1,317 @@
+"""OAuth rules that are not Authlib's: registration, redirect URI rules, codes, consents, token rows.
+
+Functions take a session first and never see a request. The Authlib grants in `grants.py` call them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from piazza.accounts.models import User
+from piazza.db.base import utcnow
+from piazza.errors import NotFound, PiazzaError
+from piazza.oauth.models import SELF_CLIENT_ID, AuthorizationCode, Client, Consent, Token
+from piazza.oauth.scopes import Scope, check_scopes_known, parse_scopes
+from piazza.oauth.tokens import digest, generate_token
+
+CODE_LIFETIME = timedelta(seconds=60)  # design.md: codes live 60 s
+MAX_REDIRECT_URIS = 10
+LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
+
+
+class RegistrationError(PiazzaError):
+    """POST /api/client refuses the request: 422 with a JSON `error` (Gancio's shape, §3.1)."""
+
+    status = 422
+
+
+@dataclass(frozen=True)
+class Registered:
+    client: Client
+    secret: str
+
+
+# --- redirect URIs ---------------------------------------------------------------------------------
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """Raises RegistrationError unless `uri` is an absolute http(s) URI without a fragment, or a
+    private-use scheme of a native app (RFC 8252 §7.1: a reverse domain name like `org.example.app:`)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        raise RegistrationError(f"Invalid redirect_uri: {uri}") from None
+    if not uri or "#" in uri or any(ch.isspace() for ch in uri):
+        raise RegistrationError(f"Invalid redirect_uri (no fragment or spaces allowed): {uri}")
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname or parts.username is not None or parts.password is not None:
+            raise RegistrationError(f"Invalid redirect_uri (must be absolute, without userinfo): {uri}")
+    elif "." not in scheme:
+        raise RegistrationError(
+            f"Invalid redirect_uri (use http(s), or a private-use scheme like org.example.app:/cb): {uri}"
+        )
+    return uri
+
+
+def parse_redirect_uris(value: Any) -> list[str]:
+    """One URI, several separated by whitespace, or a JSON array (as a list or as a string)."""
+    if value is None or value == "":
+        raise RegistrationError("redirect_uris required")
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise RegistrationError("redirect_uris: invalid JSON array") from None
+    uris = value.split() if isinstance(value, str) else value
+    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+        raise RegistrationError("redirect_uris must be a string or an array of strings")
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise RegistrationError(f"At most {MAX_REDIRECT_URIS} redirect_uris")
+    return [validate_redirect_uri(u.strip()) for u in uris]
+
+
+def check_redirect_uri(registered: list[str], uri: str) -> bool:
+    """Exact string match with a registered URI; for http://127.0.0.1 and http://[::1] any port,
+    comparing every other component exactly (RFC 8252 §7.3). `https://good.example.evil.com`,
+    userinfo, fragments, other ports and path suffixes all fail."""
+    if uri in registered:
+        return True
+    try:
+        asked = urlsplit(uri)
+        asked_port = asked.port
+    except ValueError:
+        return False
+    if asked.scheme != "http" or asked.fragment or "@" in asked.netloc:
+        return False
+    asked_host = asked.netloc.rsplit(":", 1)[0] if asked_port is not None else asked.netloc
+    if asked_host not in LOOPBACK_HOSTS:
+        return False
+    for candidate in registered:
+        parts = urlsplit(candidate)
+        host = parts.netloc.rsplit(":", 1)[0] if parts.port is not None else parts.netloc
+        if (parts.scheme, host, parts.path, parts.query) == ("http", asked_host, asked.path, asked.query):
+            return True
+    return False
+
+
+# --- clients ---------------------------------------------------------------------------------------
+
+
+def register_client(
+    db: Session, name: str | None, redirect_uris: Any, scopes: str | None, website: str | None
+) -> Registered:
+    """Create a third-party client (confidential: it gets a secret, shown once). Raises
+    RegistrationError for a missing name, a bad redirect URI or an unknown scope."""
+    scope_set = parse_scopes(scopes) if scopes and scopes.strip() else frozenset({Scope.EVENT_WRITE.value})
+    if not check_scopes_known(scope_set):
+        raise RegistrationError("Invalid scopes")
+    name = (name or "").strip()
+    if not name:
+        raise RegistrationError("client_name required")
+    if len(name) > 255:
+        raise RegistrationError("client_name is too long")
+    uris = parse_redirect_uris(redirect_uris)
+    website = (website or "").strip() or None
+    if website is not None:
+        parts = urlsplit(website)
+        if parts.scheme not in ("http", "https") or not parts.hostname or len(website) > 2048:
+            raise RegistrationError("website must be an http(s) URL")
+    secret = generate_token()
+    client = Client(
+        id=generate_token(),
+        name=name,
+        secret_digest=digest(secret),
+        redirect_uris=uris,
+        scopes=" ".join(sorted(scope_set)),
+        website=website,
+    )
+    db.add(client)
+    db.flush()
+    return Registered(client, secret)
+
+
+def find_client(db: Session, client_id: str) -> Client | None:
+    if not client_id or len(client_id) > 40:
+        return None
+    return db.get(Client, client_id)
+
+
+def get_client(db: Session, client_id: str) -> Client:
+    """Raises NotFound (Gancio's text)."""
+    client = find_client(db, client_id)
+    if client is None or client.id == SELF_CLIENT_ID:
+        raise NotFound("Not found!")
+    return client
+
+
+# --- consents --------------------------------------------------------------------------------------
+
+
+def check_consent(db: Session, user_id: int, client_id: str, scope: str) -> bool:
+    """Whether the person already approved this client for (at least) these scopes."""
+    consent = db.scalar(select(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
+    return consent is not None and parse_scopes(scope) <= parse_scopes(consent.scope)
+
+
+def save_consent(db: Session, user_id: int, client_id: str, scope: str) -> None:
+    consent = db.scalar(select(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
+    if consent is None:
+        db.add(Consent(user_id=user_id, client_id=client_id, scope=scope, approved_at=utcnow()))
+    else:
+        consent.scope = " ".join(sorted(parse_scopes(consent.scope) | parse_scopes(scope)))
+        consent.approved_at = utcnow()
+    db.flush()
+
+
+def touch_consent(db: Session, user_id: int, client_id: str) -> None:
+    db.execute(
+        update(Consent)
+        .where(Consent.user_id == user_id, Consent.client_id == client_id)
+        .values(last_used_at=utcnow())
+    )
+
+
+def list_authorized_apps(db: Session, user_id: int) -> list[dict[str, Any]]:
+    """The apps a person approved: never secrets, never token values."""
+    rows = db.execute(
+        select(
+            Client.id, Client.name, Client.website, Consent.scope, Consent.approved_at, Consent.last_used_at
+        )
+        .join(Client, Client.id == Consent.client_id)
+        .where(Consent.user_id == user_id)
+        .order_by(Consent.approved_at)
+    ).all()
+    return [
+        {
+            "client_id": row.id,
+            "name": row.name,
+            "website": row.website,
+            "scopes": row.scope,
+            "approved_at": int(row.approved_at.timestamp()),
+            "last_used_at": int(row.last_used_at.timestamp()) if row.last_used_at else None,
+        }
+        for row in rows
+    ]
+
+
+def revoke_app(db: Session, user_id: int, client_id: str) -> int:
+    """Forget the person's approval of a client and revoke every token of it. Raises NotFound."""
+    consent = db.scalar(select(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
+    if consent is None or client_id == SELF_CLIENT_ID:
+        raise NotFound("Not found!")
+    db.delete(consent)
+    return revoke_tokens(db, Token.user_id == user_id, Token.client_id == client_id)
+
+
+# --- codes -----------------------------------------------------------------------------------------
+
+
+def create_code(
+    db: Session,
+    code: str,
+    *,
+    client_id: str,
+    user_id: int,
+    redirect_uri: str,
+    redirect_uri_sent: bool,
+    scope: str,
+    code_challenge: str | None,
+) -> None:
+    db.add(
+        AuthorizationCode(
+            code_digest=digest(code),
+            client_id=client_id,
+            user_id=user_id,
+            redirect_uri=redirect_uri,
+            redirect_uri_sent=redirect_uri_sent,
+            scope=scope,
+            code_challenge=code_challenge,
+            expires_at=utcnow() + CODE_LIFETIME,
+        )
+    )
+    db.flush()
+
+
+def redeem_code(db: Session, code: str, client_id: str) -> AuthorizationCode | None:
+    """The live code, now marked used; None when unknown, another client's, expired or used.
+
+    Marking it used is one conditional UPDATE, so of two nodes redeeming the same code only one wins.
+    A code presented a second time revokes every token issued from it (RFC 6749 §4.1.2).
+    """
+    row = db.scalar(select(AuthorizationCode).where(AuthorizationCode.code_digest == digest(code)))
+    if row is None or row.client_id != client_id:
+        return None
+    now = utcnow()
+    claimed = db.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if claimed != 1:
+        families = select(Token.family_id).where(Token.code_id == row.id).scalar_subquery()
+        revoke_tokens(db, Token.family_id.in_(families))
+        return None
+    if row.expires_at <= now:
+        return None
+    return row
+
+
+# --- tokens ----------------------------------------------------------------------------------------
+
+
+def revoke_tokens(db: Session, *where: Any) -> int:
+    return db.execute(
+        update(Token).where(Token.revoked_at.is_(None), *where).values(revoked_at=utcnow())
+    ).rowcount
+
+
+def revoke_family(db: Session, family_id: str) -> int:
+    return revoke_tokens(db, Token.family_id == family_id)
+
+
+def find_token(db: Session, value: str, hint: str | None = None) -> Token | None:
+    """The token row whose access or refresh token is `value` (the hint decides which is tried first)."""
+    value_digest = digest(value)
+    columns = [Token.access_digest, Token.refresh_digest]
+    if hint == "refresh_token":
+        columns.reverse()
+    for column in columns:
+        row = db.scalar(select(Token).where(column == value_digest))
+        if row is not None:
+            return row
+    return None
+
+
+def check_token_active(token: Token, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return token.revoked_at is None and (token.access_expires_at is None or token.access_expires_at > now)
+
+
+def find_active_user(db: Session, user_id: int) -> User | None:
+    user = db.get(User, user_id)
+    return user if user is not None and user.is_active else None
+
+
+def login_fingerprint(user: User) -> str:
+    """A short digest of the password hash, kept in the login session: a new password (set_password, a
+    reset) changes it, which ends every session opened with the old one."""
+    return digest(user.password or "")[:16]
+
+
+def find_logged_in_user(db: Session, user_id: int | None, fingerprint: str | None) -> User | None:
+    """The active user of a login session, or None when the session is absent or outdated."""
+    if user_id is None or not fingerprint:
+        return None
+    user = find_active_user(db, user_id)
+    if user is None or not hmac.compare_digest(login_fingerprint(user), fingerprint):
+        return None
+    return user
