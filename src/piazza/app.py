@@ -17,6 +17,7 @@ from piazza import accounts
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.errors import PiazzaError, TooManyRequests
+from piazza.limits import install_limits
 from piazza.middleware import RequestIdMiddleware
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
 
@@ -45,6 +46,7 @@ def create_app(config: Config) -> FastAPI:
 
     app.include_router(accounts.router)
     _add_error_handlers(app)
+    install_limits(app, config, database)
     app.add_middleware(RequestIdMiddleware)
     return app
 
