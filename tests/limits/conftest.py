@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from piazza.db import Database
@@ -109,7 +109,9 @@ def dummy_routes() -> FastAPI:
         if form.get("csrf") != "ok":
             return PlainTextResponse("CSRF check failed", status_code=400)
         if form.get("password") != RIGHT_PASSWORD:
-            return PlainTextResponse("Wrong email or password.", status_code=403)
+            # A re-rendered login page: bigger than the part of a body the limiter looks at.
+            page = "<p>Wrong email or password.</p>" + "<!-- form -->" * 500
+            return HTMLResponse(page, status_code=403)
         return RedirectResponse("/", status_code=303)
 
     return app

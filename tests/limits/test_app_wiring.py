@@ -74,3 +74,22 @@ def test_create_app_counts_in_redis_when_a_url_is_configured(make_config, db):
     assert statuses[6] == 429
     with db.session(write=False) as session:
         assert session.execute(select(func.count()).select_from(RateLimitCounter)).scalar_one() == 0
+
+
+def test_an_oversize_login_form_is_a_413_before_any_counting(make_config, db):
+    app = create_app(make_config(rate_limits=True, max_body_size=2048))
+
+    def chunked_form():
+        yield b"username=ada%40example.org&password="
+        for _ in range(10):
+            yield b"x" * 512
+
+    try:
+        with TestClient(app) as client:
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            response = client.post("/oauth/login", content=chunked_form(), headers=headers)
+    finally:
+        app.state.db.dispose()
+    assert response.status_code == 413
+    with db.session(write=False) as session:
+        assert session.execute(select(func.count()).select_from(RateLimitCounter)).scalar_one() == 0

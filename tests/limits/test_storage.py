@@ -120,3 +120,12 @@ def test_redis_counters_expire_when_their_window_ends():
         plain.delete(name)
     finally:
         plain.close()
+
+
+def test_requests_pass_unlimited_when_the_counter_store_is_down(caplog):
+    # Nothing listens on port 1: every count fails, as with a Redis server that went away.
+    storage = RedisCounters("redis://127.0.0.1:1/0", prefix="piazza-test:down:")
+    with TestClient(limited_app(storage)) as client, caplog.at_level("WARNING", logger="piazza.limits"):
+        statuses = [client.post("/api/client").status_code for _ in range(8)]
+    assert statuses == [200] * 8
+    assert "request not limited" in caplog.text

@@ -119,13 +119,13 @@ class RateLimitMiddleware:
                 if every_counts:
                     tightest = min(every_counts, key=lambda c: c.rule.limit - c.value)
                     _set_rate_limit_headers(MutableHeaders(scope=message), tightest, now)
-            elif message["type"] == "http.response.body" and len(peeked) < FAILURE_BODY_PEEK:
-                peeked.extend(message.get("body", b"")[: FAILURE_BODY_PEEK - len(peeked)])
+            elif message["type"] == "http.response.body":
+                if len(peeked) < FAILURE_BODY_PEEK:
+                    peeked.extend(message.get("body", b"")[: FAILURE_BODY_PEEK - len(peeked)])
                 if not message.get("more_body", False):
                     # Settle the counts before the client has the whole answer, so its next attempt
                     # already sees them.
                     await self._settle(failure_counts, status, bytes(peeked))
-                    failure_counts.clear()
             await send(message)
 
         try:

@@ -60,6 +60,7 @@ class DatabaseCounters:
 
     def _increment(self, session: Session, key: str, window_start: int, window: int, amount: int) -> int:
         now = time.time()
+        # Two threads may both clean up now and then; harmless, since only finished windows are deleted.
         if now >= self._next_cleanup:
             self._next_cleanup = now + CLEANUP_EVERY_SECONDS
             session.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at < int(now)))
