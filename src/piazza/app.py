@@ -18,6 +18,7 @@ from piazza import accounts
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.errors import PiazzaError, TooManyRequests
+from piazza.limits import install_limits
 from piazza.middleware import RequestIdMiddleware
 from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
@@ -58,6 +59,7 @@ def create_app(config: Config) -> FastAPI:
         same_site="lax",
         https_only=config.is_https,
     )
+    install_limits(app, config, database)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -19,6 +19,11 @@ from piazza.errors import PiazzaError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+# uvicorn settings for `piazza serve` (see the comments at the uvicorn.run call).
+KEEP_ALIVE_SECONDS = 5
+CONCURRENCY_LIMIT = 1000
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
 app = typer.Typer(help="Piazza: a shared agenda for local communities.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -112,6 +117,20 @@ def serve(
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        # Request limits below the app (README, "Rate limits and request limits"). h11 rather than
+        # httptools: httptools buffers a request head of any size (a 2 MiB header was accepted), while h11
+        # answers 400 and closes once an unfinished head passes h11_max_incomplete_event_size. A head that
+        # arrives whole in one socket read is parsed anyway; the app's own header cap (431) catches that.
+        http="h11",
+        h11_max_incomplete_event_size=config.max_header_size,
+        # Idle keep-alive connections are closed after this; each connection is its own asyncio task, so a
+        # client that stalls mid-request holds one socket and blocks nobody else.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # Beyond this many open connections per worker uvicorn answers 503 instead of running out of file
+        # descriptors; a reverse proxy in front should queue below it.
+        limit_concurrency=CONCURRENCY_LIMIT,
+        # On shutdown, requests in flight get this long to finish before their connections are cut.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 

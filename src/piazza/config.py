@@ -7,6 +7,7 @@ the app factory build a Config when they start, and a bad value stops them with 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -46,6 +47,17 @@ class Config(BaseSettings):
     # refresh, so access tokens live forever unless an operator chooses otherwise.
     access_token_ttl: int = Field(0, ge=0, description="Seconds an access token lives; 0 = never.")
     refresh_token_ttl: int = Field(0, ge=0, description="Seconds a refresh token lives; 0 = never.")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed."
+    )
+    redis_url: SecretStr = Field(SecretStr(""), description="Redis for rate-limit counters; empty: database.")
+    max_body_size: int = Field(1024 * 1024, ge=1024, description="Request body cap in bytes (413).")
+    max_upload_size: int = Field(10 * 1024 * 1024, ge=1024, description="Cap for multipart uploads (413).")
+    max_multipart_parts: int = Field(200, ge=1, description="Parts in one multipart body (413).")
+    max_json_depth: int = Field(32, ge=1, description="Nesting of JSON arrays and objects (400).")
+    max_query_length: int = Field(4096, ge=256, description="Query string length in bytes (414).")
+    max_header_size: int = Field(16 * 1024, ge=1024, description="All request headers, in bytes (431).")
+    body_timeout: float = Field(30.0, gt=0, description="Seconds a request body may stall (408).")
 
     @classmethod
     def settings_customise_sources(
@@ -78,6 +90,16 @@ class Config(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {entry!r}") from None
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod
