@@ -114,7 +114,6 @@ def test_unknown_client_details_are_404(client, db):
 @pytest.mark.parametrize(
     "body",
     [
-        b"\xff",
         b"[1]",
         b'{"client_name": "a", "redirect_uris": 5}',
         b'{"client_name": "a", "redirect_uris": [1]}',
@@ -125,3 +124,10 @@ def test_malformed_json_registration_is_422(client, body):
     response = client.post("/api/client", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert "error" in response.json()
+
+
+def test_non_utf8_json_registration_is_refused_before_the_route(client, db):
+    response = client.post("/api/client", content=b"\xff", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    with db.session(write=False) as s:
+        assert s.query(Client).count() == 1  # only the seeded `self`

@@ -43,9 +43,12 @@ FailureTest = Callable[[int, bytes], bool]
 
 
 def oauth_failure(status: int, body: bytes) -> bool:
-    """A failed client authentication (401), refused credentials (403, Gancio's status for a wrong
-    password), or `invalid_grant` (400, RFC 6749 §5.2: a bad password, code or refresh token)."""
-    return status in (401, 403) or (status == 400 and b"invalid_grant" in body)
+    """A failed client authentication (401, or 400 `invalid_client` when the secret came in the body:
+    RFC 6749 §5.2 allows either), refused credentials (403, Gancio's status for a wrong password), or
+    `invalid_grant` (400: a bad password, code or refresh token)."""
+    return status in (401, 403) or (
+        status == 400 and (b'"invalid_grant"' in body or b'"invalid_client"' in body)
+    )
 
 
 def page_failure(status: int, body: bytes) -> bool:
