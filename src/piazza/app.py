@@ -13,10 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from piazza import accounts
+from piazza import accounts, instance
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.errors import PiazzaError, TooManyRequests
+from piazza.mail import MailWorker
 from piazza.middleware import RequestIdMiddleware
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
 
@@ -29,7 +30,10 @@ def create_app(config: Config) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.mail_worker = MailWorker(database, config)
+        app.state.mail_worker.start()
         yield
+        await app.state.mail_worker.stop()
         database.dispose()
 
     app = FastAPI(
@@ -44,6 +48,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.db = database
 
     app.include_router(accounts.router)
+    app.include_router(instance.router)
     _add_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from piazza.accounts.models import Role, User
@@ -56,6 +56,12 @@ def get_user_by_email(db: Session, email: str) -> User:
 
 def list_users(db: Session) -> list[User]:
     return list(db.scalars(select(User).order_by(User.id)))
+
+
+def list_users_for_admin(db: Session) -> list[User]:
+    """Admins first, then the newest (the order Gancio intends, gancio-api.md §6)."""
+    admins_first = case((User.role == Role.ADMIN.value, 0), else_=1)
+    return list(db.scalars(select(User).order_by(admins_first, User.created_at.desc(), User.id.desc())))
 
 
 def create_user(

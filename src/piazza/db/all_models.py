@@ -2,6 +2,7 @@
 
 from piazza.accounts import models as accounts_models
 from piazza.instance import models as instance_models
+from piazza.mail import models as mail_models
 from piazza.oauth import models as oauth_models
 
-__all__ = ["accounts_models", "instance_models", "oauth_models"]
+__all__ = ["accounts_models", "instance_models", "mail_models", "oauth_models"]

@@ -1,0 +1,57 @@
+"""The background task that empties the outbox, started by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from piazza.config import Config
+from piazza.db import Database
+from piazza.mail.outbox import deliver_pending
+
+log = logging.getLogger("piazza.mail")
+
+
+class MailWorker:
+    """Delivers due mails every `mail_poll_seconds`, or at once when `wake()` is called."""
+
+    def __init__(self, database: Database, config: Config) -> None:
+        self.database = database
+        self.config = config
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="piazza-mail-worker")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await run_in_threadpool(deliver_pending, self.database, self.config)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup must not end the worker; try again next round
+                log.exception("mail delivery round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.config.mail_poll_seconds)
+
+
+def wake_mail_worker(state: object) -> None:
+    """Ask this node's worker to send now (after a request queued a mail); a no-op without one."""
+    worker = getattr(state, "mail_worker", None)
+    if worker is not None:
+        worker.wake()
