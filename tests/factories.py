@@ -93,3 +93,25 @@ def make_token(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def set_setting(db: Database, key: str, value: object, *, is_secret: bool = False) -> None:
+    """Store an instance setting directly."""
+    from piazza.instance.settings import set_setting as store
+
+    with db.session() as s:
+        store(s, key, value, is_secret=is_secret)
+
+
+def outbox(db: Database) -> list[dict[str, object]]:
+    """Every queued mail, oldest first, as plain dicts."""
+    from sqlalchemy import select
+
+    from piazza.mail.models import OutboxMail
+
+    with db.session(write=False) as s:
+        rows = s.scalars(select(OutboxMail).order_by(OutboxMail.id))
+        return [
+            {c.name: getattr(row, c.name) for c in OutboxMail.__table__.columns}  # type: ignore[attr-defined]
+            for row in rows
+        ]
