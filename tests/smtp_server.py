@@ -71,7 +71,6 @@ class SmtpServer:
         if require_auth:
             kwargs = {
                 "authenticator": self.inbox.authenticate,
-                "auth_required": True,
                 "auth_require_tls": False,
             }
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **kwargs)

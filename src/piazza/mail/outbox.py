@@ -10,6 +10,7 @@ until `mail_max_attempts`, after which the row is marked failed with the error k
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -118,11 +119,17 @@ def _message(row: OutboxMail, sender: str, hostname: str) -> EmailMessage:
 
 
 def deliver_pending(
-    database: Database, config: Config, *, sender: MailSender | None = None, now: datetime | None = None
+    database: Database,
+    config: Config,
+    *,
+    sender: MailSender | None = None,
+    now: datetime | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Send every mail due now; returns how many were sent. Blocking: run it in a thread.
 
-    `sender` defaults to the one the settings name at this moment (SMTP, or the log without a host).
+    `sender` defaults to the one the settings name at this moment (SMTP, or the log without a host);
+    `stop`, when set, ends the round after the mail being sent.
     """
     now = now or utcnow()
     with database.session(write=False) as db:
@@ -134,6 +141,8 @@ def deliver_pending(
     hostname = from_address.rpartition("@")[2]
     sent = 0
     for mail_id in due:
+        if stop is not None and stop.is_set():
+            break
         with database.session() as db:
             row = _claim(db, mail_id, now)
             if row is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +23,7 @@ class MailWorker:
         self.database = database
         self.config = config
         self._wake = asyncio.Event()
+        self._stopping = threading.Event()  # read by the delivery thread between two mails
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -31,19 +33,20 @@ class MailWorker:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Finish the mail being sent, then stop. Cancelling instead would leave the delivery thread
+        holding a database connection while the app disposes of its engines."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        await self._task
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             self._wake.clear()
             try:
-                await run_in_threadpool(deliver_pending, self.database, self.config)
-            except asyncio.CancelledError:
-                raise
+                await run_in_threadpool(deliver_pending, self.database, self.config, stop=self._stopping)
             except Exception:  # a database hiccup must not end the worker; try again next round
                 log.exception("mail delivery round failed")
             with contextlib.suppress(TimeoutError):
