@@ -115,3 +115,19 @@ def outbox(db: Database) -> list[dict[str, object]]:
             {c.name: getattr(row, c.name) for c in OutboxMail.__table__.columns}  # type: ignore[attr-defined]
             for row in rows
         ]
+
+
+def deliver_all(app, timeout: float = 10) -> None:
+    """Send every queued mail now, waiting for any the app's own worker is sending at the same time."""
+    import time
+
+    from piazza.mail import deliver_pending
+
+    deadline = time.monotonic() + timeout
+    while True:
+        deliver_pending(app.state.db, app.state.config)
+        if all(mail["status"] != "pending" for mail in outbox(app.state.db)):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("mails still pending")
+        time.sleep(0.02)

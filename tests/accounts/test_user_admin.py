@@ -255,3 +255,31 @@ def test_a_user_cannot_promote_themselves(client, db):
     assert response.status_code == 403
     assert stored(db, "u@example.org").role == "user"
     assert outbox(db) == []
+
+
+def test_two_admins_creating_the_same_address_at_once_get_200_and_409(make_config, db, admin_headers):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from piazza.app import create_app
+
+    apps = [create_app(make_config()) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    codes = []
+
+    def go(application):
+        barrier.wait()
+        response = TestClient(application).post(
+            "/api/user", json={"email": "twin@example.org"}, headers=admin_headers
+        )
+        codes.append(response.status_code)
+
+    threads = [threading.Thread(target=go, args=(a,)) for a in apps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a in apps:
+        a.state.db.dispose()
+    assert sorted(codes) == [200, 409]

@@ -164,3 +164,15 @@ def test_smtp_login_uses_the_stored_credentials(db, config, smtp_server_with_aut
     queue(db)
     assert deliver_pending(db, config) == 1
     assert server.inbox.logins == [SMTP_USER]
+
+
+def test_a_malformed_recipient_fails_like_a_refusal_and_is_given_up(db, make_config, smtp_server):
+    config = make_config(mail_max_attempts=1)
+    set_setting(db, "smtp", smtp_server.setting())
+    with db.session() as s:
+        enqueue(s, Mail("test", "a@example.org\nBcc: victim@example.org", "Line\nBreak", "body"))
+    assert deliver_pending(db, config) == 0
+    [row] = outbox(db)
+    assert row["status"] == OutboxStatus.FAILED and row["last_error"]
+    assert row["subject"] == "Line Break"
+    assert smtp_server.inbox.messages == []

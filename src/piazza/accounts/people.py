@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from piazza.accounts.models import Role, User
@@ -217,7 +218,11 @@ def update_user(db: Session, config: Config, user_id: int, changes: dict[str, An
     if password:
         set_password(db, user, password)
     user.updated_at = utcnow()
-    db.flush()
+    try:
+        with db.begin_nested():  # an address taken meanwhile by another request: 409, not 500
+            db.flush()
+    except IntegrityError:
+        raise Conflict("error.email_taken") from None
     if activated:
         enqueue(db, mails.confirm(user.email, _title(db), config.base_url))
     return user

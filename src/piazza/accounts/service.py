@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import case, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from piazza.accounts.models import Role, User
@@ -90,8 +91,13 @@ def create_user(
         description=description,
         settings=[],
     )
-    db.add(user)
-    db.flush()
+    try:
+        # Two requests racing for one address on PostgreSQL: the unique constraint decides, and the
+        # loser gets the same answer as if it had come second.
+        with db.begin_nested():
+            db.add(user)
+    except IntegrityError:
+        raise Conflict("error.email_taken") from None
     return user
 
 

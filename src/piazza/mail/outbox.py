@@ -39,7 +39,7 @@ def enqueue(db: Session, mail: Mail) -> OutboxMail:
     row = OutboxMail(
         kind=mail.kind,
         recipient=mail.recipient,
-        subject=mail.subject[:255],
+        subject=" ".join(mail.subject.split())[:255],  # a line break in a header would be an injection
         body=mail.body,
         status=OutboxStatus.PENDING,
         attempts=0,
@@ -107,14 +107,14 @@ def _record_failure(db: Session, mail_id: int, attempts: int, error: str, max_at
     return give_up
 
 
-def _message(row: OutboxMail, sender: str, hostname: str) -> EmailMessage:
+def _message(recipient: str, subject: str, body: str, sender: str, hostname: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = row.recipient
-    message["Subject"] = row.subject
+    message["To"] = recipient
+    message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=hostname or None)
-    message.set_content(row.body)
+    message.set_content(body)
     return message
 
 
@@ -147,10 +147,11 @@ def deliver_pending(
             row = _claim(db, mail_id, now)
             if row is None:
                 continue
-            message = _message(row, from_address, hostname)
             attempts, kind = row.attempts, row.kind
+            recipient, subject, body = row.recipient, row.subject, row.body
         try:
-            sender.send(message)
+            # Building the message is part of the attempt: a malformed address fails like a refused one.
+            sender.send(_message(recipient, subject, body, from_address, hostname))
         except Exception as exc:  # any failure of the mail system is retried, never raised
             error = f"{type(exc).__name__}: {exc}"
             with database.session() as db:
