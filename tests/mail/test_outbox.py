@@ -176,3 +176,15 @@ def test_a_malformed_recipient_fails_like_a_refusal_and_is_given_up(db, make_con
     assert row["status"] == OutboxStatus.FAILED and row["last_error"]
     assert row["subject"] == "Line Break"
     assert smtp_server.inbox.messages == []
+
+
+def test_old_sent_and_failed_mails_are_purged_but_pending_ones_stay(db, config):
+    from piazza.mail.outbox import KEEP_DONE_MAILS, purge_done
+
+    queue(db, count=3)
+    deliver_pending(db, config)  # the log sender: all three done
+    queue(db)
+    with db.session() as s:
+        assert purge_done(s) == 0
+        assert purge_done(s, now=utcnow() + KEEP_DONE_MAILS + timedelta(minutes=1)) == 3
+    assert [row["status"] for row in outbox(db)] == [OutboxStatus.PENDING]

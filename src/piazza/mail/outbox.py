@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from piazza.config import Config
@@ -32,6 +32,7 @@ FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
 BATCH_SIZE = 50
 MAX_ERROR_LENGTH = 2000
+KEEP_DONE_MAILS = timedelta(days=30)  # sent and failed rows stay this long, for the admin to look into
 
 
 def enqueue(db: Session, mail: Mail) -> OutboxMail:
@@ -48,6 +49,16 @@ def enqueue(db: Session, mail: Mail) -> OutboxMail:
     db.add(row)
     db.flush()
     return row
+
+
+def purge_done(db: Session, now: datetime | None = None) -> int:
+    """Delete sent and given-up mails older than KEEP_DONE_MAILS; returns how many."""
+    cutoff = (now or utcnow()) - KEEP_DONE_MAILS
+    return db.execute(
+        delete(OutboxMail).where(
+            OutboxMail.status.in_((OutboxStatus.SENT, OutboxStatus.FAILED)), OutboxMail.created_at < cutoff
+        )
+    ).rowcount
 
 
 def retry_delay(attempts: int) -> timedelta:

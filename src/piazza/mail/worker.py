@@ -11,9 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from piazza.config import Config
 from piazza.db import Database
-from piazza.mail.outbox import deliver_pending
+from piazza.mail.outbox import deliver_pending, purge_done
 
 log = logging.getLogger("piazza.mail")
+
+PURGE_EVERY_SECONDS = 3600
 
 
 class MailWorker:
@@ -43,10 +45,15 @@ class MailWorker:
         self._task = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time()
         while not self._stopping.is_set():
             self._wake.clear()
             try:
                 await run_in_threadpool(deliver_pending, self.database, self.config, stop=self._stopping)
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + PURGE_EVERY_SECONDS
+                    await self.database.write(purge_done)
             except Exception:  # a database hiccup must not end the worker; try again next round
                 log.exception("mail delivery round failed")
             with contextlib.suppress(TimeoutError):
