@@ -110,3 +110,41 @@ def web_session(client: Any, user: User, secret_key: str = "test-secret-key-" + 
     session = {"user_id": user.id, "login": login_fingerprint(user), "csrf": secrets.token_hex(20)}
     data = base64.b64encode(json.dumps(session).encode())
     client.cookies.set("piazza_session", TimestampSigner(secret_key).sign(data).decode())
+
+
+def set_setting(db: Database, key: str, value: object, *, is_secret: bool = False) -> None:
+    """Store an instance setting directly."""
+    from piazza.instance.settings import set_setting as store
+
+    with db.session() as s:
+        store(s, key, value, is_secret=is_secret)
+
+
+def outbox(db: Database) -> list[dict[str, object]]:
+    """Every queued mail, oldest first, as plain dicts."""
+    from sqlalchemy import select
+
+    from piazza.mail.models import OutboxMail
+
+    with db.session(write=False) as s:
+        rows = s.scalars(select(OutboxMail).order_by(OutboxMail.id))
+        return [
+            {c.name: getattr(row, c.name) for c in OutboxMail.__table__.columns}  # type: ignore[attr-defined]
+            for row in rows
+        ]
+
+
+def deliver_all(app, timeout: float = 10) -> None:
+    """Send every queued mail now, waiting for any the app's own worker is sending at the same time."""
+    import time
+
+    from piazza.mail import deliver_pending
+
+    deadline = time.monotonic() + timeout
+    while True:
+        deliver_pending(app.state.db, app.state.config)
+        if all(mail["status"] != "pending" for mail in outbox(app.state.db)):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("mails still pending")
+        time.sleep(0.02)

@@ -14,11 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from piazza import accounts
+from piazza import accounts, instance
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.errors import PiazzaError, TooManyRequests
 from piazza.limits import install_limits
+from piazza.mail import MailWorker
 from piazza.middleware import RequestIdMiddleware
 from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
@@ -34,7 +35,10 @@ def create_app(config: Config) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.mail_worker = MailWorker(database, config)
+        app.state.mail_worker.start()
         yield
+        await app.state.mail_worker.stop()
         database.dispose()
 
     app = FastAPI(
@@ -51,6 +55,7 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(oauth_router)
     app.include_router(web_router)
+    app.include_router(instance.router)
     _add_error_handlers(app)
     app.add_middleware(
         SessionMiddleware,

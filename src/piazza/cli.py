@@ -27,6 +27,8 @@ GRACEFUL_SHUTDOWN_SECONDS = 30
 app = typer.Typer(help="Piazza: a shared agenda for local communities.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+settings_app = typer.Typer(help="Read and change instance settings.", no_args_is_help=True)
+app.add_typer(settings_app, name="settings")
 
 console = Console()
 errors = Console(stderr=True)
@@ -213,6 +215,43 @@ def users_reset_password(
     console.print(f"New password for user {email} is set; every token of the user was revoked.")
     if not password_stdin:
         console.print(f"Password: {password}")
+
+
+@settings_app.command("get")
+def settings_get(key: str):
+    """Print one setting as JSON (the SMTP password masked, as in the API)."""
+    import json
+
+    from piazza.instance.service import get_setting_for_admin
+
+    config = _config()
+    try:
+        with _session(config, write=False) as db:
+            value = get_setting_for_admin(db, config.base_url, key)
+    except PiazzaError as exc:
+        raise _fail(exc.message) from None
+    typer.echo(json.dumps(value, ensure_ascii=False))
+
+
+@settings_app.command("set")
+def settings_set(key: str, value: str):
+    """Store a setting. VALUE is read as JSON when it is valid JSON (42, true, null, [..], {..}, "..."),
+    otherwise as a plain string."""
+    import json
+
+    from piazza.instance.service import update_setting
+
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    config = _config()
+    try:
+        with _session(config) as db:
+            update_setting(db, key, parsed)
+    except PiazzaError as exc:
+        raise _fail(exc.message) from None
+    console.print(f"Setting {key} saved.")
 
 
 def main() -> None:

@@ -58,6 +58,23 @@ class Config(BaseSettings):
     max_query_length: int = Field(4096, ge=256, description="Query string length in bytes (414).")
     max_header_size: int = Field(16 * 1024, ge=1024, description="All request headers, in bytes (431).")
     body_timeout: float = Field(30.0, gt=0, description="Seconds a request body may stall (408).")
+    # E-mail. Each PIAZZA_SMTP_* value, when set, overrides the same key of the `smtp` setting.
+    smtp_host: str = Field("", description="SMTP server; overrides smtp.host.")
+    smtp_port: int = Field(0, ge=0, le=65535, description="SMTP port; 0 means smtp.port (or 587 / 465).")
+    smtp_user: str = Field("", description="SMTP login; overrides smtp.auth.user.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password; overrides smtp.auth.pass.")
+    smtp_from: str = Field("", description="Sender address; overrides smtp.from.")
+    smtp_secure: bool | None = Field(
+        None, description="TLS from the first byte (port 465); overrides smtp.secure."
+    )
+    mail_max_attempts: int = Field(
+        6, ge=1, le=100, description="Delivery attempts before a mail is given up."
+    )
+    mail_poll_seconds: float = Field(5.0, gt=0, le=3600, description="How often the outbox is checked.")
+    recover_code_lifetime: int = Field(3600, ge=60, description="Seconds a password recovery code is valid.")
+    invite_code_lifetime: int = Field(
+        7 * 24 * 3600, ge=60, description="Seconds the code of an admin's invitation is valid."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -3,18 +3,28 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from piazza.accounts import people
+from piazza.accounts.forms import optional_bool, optional_str, read_body, required_str
 from piazza.accounts.models import User
-from piazza.accounts.service import get_user
+from piazza.accounts.service import get_user, list_users_for_admin
+from piazza.errors import Conflict, Invalid, NotFound
+from piazza.mail import wake_mail_worker
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
 
 router = APIRouter()
 
+MAX_PASSWORD_LENGTH = 1024
+
 
 def user_to_wire(user: User) -> dict[str, Any]:
-    """Gancio's user JSON, without the password hash or the recovery code digest."""
+    """Gancio's user JSON, without the password hash or the recovery code digest.
+
+    Gancio sends `recover_code` too (§2.2, §6); Piazza stores only a digest, which is of no use to a
+    client and still a secret, so the key is left out.
+    """
     return {
         "is_admin": user.is_admin,
         "is_editor": user.is_editor,
@@ -29,6 +39,10 @@ def user_to_wire(user: User) -> dict[str, Any]:
     }
 
 
+def _ok() -> PlainTextResponse:
+    return PlainTextResponse("OK")
+
+
 @router.get("/api/ping", tags=["instance"])
 async def ping() -> PlainTextResponse:
     return PlainTextResponse("OK")
@@ -40,3 +54,112 @@ async def current_user(
 ) -> JSONResponse:
     user = await request.app.state.db.read(get_user, caller.user_id)
     return JSONResponse(user_to_wire(user))
+
+
+@router.post("/api/user/register", tags=["accounts"])
+async def register(request: Request) -> Response:
+    """Gancio §6: the first user becomes an active admin and gets their JSON back; later registrants get
+    `OK` and wait for an admin. `role`, `is_active` and `recover_code` in the body are ignored."""
+    body = await read_body(request)
+    email = required_str(body, "email")
+    password = required_str(body, "password", max_length=MAX_PASSWORD_LENGTH)
+    description = optional_str(body, "description", max_length=people.MAX_DESCRIPTION_LENGTH)
+    state = request.app.state
+    try:
+        user, is_first = await state.db.write(
+            people.register_user, state.config, email, password, description
+        )
+    except people.InvalidEmail:
+        return JSONResponse("Invalid email", status_code=404)  # Gancio's bare JSON string
+    except Conflict as exc:
+        raise Invalid(exc.message, field="email") from None  # Gancio: 400 with error.email_taken
+    if is_first:
+        return JSONResponse(user_to_wire(user))
+    wake_mail_worker(state)
+    return _ok()
+
+
+@router.post("/api/user", tags=["accounts"])
+async def create_user_as_admin(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    body = await read_body(request)
+    email = required_str(body, "email")
+    role = optional_str(body, "role", max_length=16)
+    password = optional_str(body, "password", max_length=MAX_PASSWORD_LENGTH)
+    description = optional_str(body, "description", max_length=people.MAX_DESCRIPTION_LENGTH)
+    state = request.app.state
+    user = await state.db.write(
+        people.invite_user, state.config, email, role=role, password=password, description=description
+    )
+    wake_mail_worker(state)
+    return JSONResponse(user_to_wire(user))
+
+
+@router.put("/api/user", tags=["accounts"])
+async def update_user_as_admin(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> Response:
+    body = await read_body(request)
+    user_id = body.get("id")
+    if isinstance(user_id, str) and user_id.isdigit():
+        user_id = int(user_id)
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        raise Invalid("id required", field="id")
+    changes = {key: body[key] for key in people.EDITABLE_FIELDS if key in body}
+    if "is_active" in changes:
+        changes["is_active"] = optional_bool(changes, "is_active")
+    state = request.app.state
+    try:
+        await state.db.write(people.update_user, state.config, user_id, changes)
+    except NotFound:
+        return JSONResponse({"success": False, "message": "User not found!"}, status_code=404)
+    wake_mail_worker(state)
+    return Response(status_code=200)
+
+
+@router.delete("/api/user/{user_id}", tags=["accounts"])
+async def delete_user_as_admin(
+    request: Request, user_id: int, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    await request.app.state.db.write(people.delete_user, user_id)
+    return _ok()
+
+
+@router.delete("/api/user", tags=["accounts"])
+async def delete_own_account(
+    request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
+) -> PlainTextResponse:
+    await request.app.state.db.write(people.delete_user, caller.user_id)
+    return _ok()
+
+
+@router.get("/api/users", tags=["accounts"])
+async def list_users(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> JSONResponse:
+    users = await request.app.state.db.read(list_users_for_admin)
+    return JSONResponse([user_to_wire(user) for user in users])
+
+
+@router.post("/api/user/recover", tags=["accounts"])
+async def recover(request: Request) -> PlainTextResponse:
+    """Always `OK`, whether or not the address belongs to someone; the mail goes out in the background."""
+    body = await read_body(request)
+    email = required_str(body, "email")
+    state = request.app.state
+    await state.db.write(people.start_recovery, state.config, email)
+    wake_mail_worker(state)
+    return _ok()
+
+
+@router.post("/api/user/check_recover_code", tags=["accounts"])
+async def check_recover_code(request: Request) -> JSONResponse:
+    body = await read_body(request)
+    email = await request.app.state.db.read(people.check_recover_code, body.get("recover_code"))
+    return JSONResponse({"email": email})
+
+
+@router.post("/api/user/recover_password", tags=["accounts"])
+async def recover_password(request: Request) -> PlainTextResponse:
+    body = await read_body(request)
+    await request.app.state.db.write(people.recover_password, body.get("recover_code"), body.get("password"))
+    return _ok()

@@ -32,6 +32,7 @@ class User(Base):
     description: Mapped[str | None] = mapped_column(Text)
     # SHA-256 digest of a pending recovery or invitation code; never the code itself.
     recover_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    recover_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

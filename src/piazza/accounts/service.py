@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import case, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from piazza.accounts.models import Role, User
@@ -58,6 +59,12 @@ def list_users(db: Session) -> list[User]:
     return list(db.scalars(select(User).order_by(User.id)))
 
 
+def list_users_for_admin(db: Session) -> list[User]:
+    """Admins first, then the newest (the order Gancio intends, gancio-api.md §6)."""
+    admins_first = case((User.role == Role.ADMIN.value, 0), else_=1)
+    return list(db.scalars(select(User).order_by(admins_first, User.created_at.desc(), User.id.desc())))
+
+
 def create_user(
     db: Session,
     email: str,
@@ -84,8 +91,13 @@ def create_user(
         description=description,
         settings=[],
     )
-    db.add(user)
-    db.flush()
+    try:
+        # Two requests racing for one address on PostgreSQL: the unique constraint decides, and the
+        # loser gets the same answer as if it had come second.
+        with db.begin_nested():
+            db.add(user)
+    except IntegrityError:
+        raise Conflict("error.email_taken") from None
     return user
 
 

@@ -3,6 +3,7 @@
 from piazza.accounts import models as accounts_models
 from piazza.instance import models as instance_models
 from piazza.limits import models as limits_models
+from piazza.mail import models as mail_models
 from piazza.oauth import models as oauth_models
 
-__all__ = ["accounts_models", "instance_models", "limits_models", "oauth_models"]
+__all__ = ["accounts_models", "instance_models", "limits_models", "mail_models", "oauth_models"]

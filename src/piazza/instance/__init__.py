@@ -1,0 +1,3 @@
+from piazza.instance.api import router
+
+__all__ = ["router"]

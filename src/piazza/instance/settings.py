@@ -84,12 +84,23 @@ def derived_settings(base_url: str) -> dict[str, Any]:
 def get_settings(db: Session, base_url: str, *, include_secret: bool = False) -> dict[str, Any]:
     """Every setting: defaults, then stored values (secret ones only when asked for)."""
     settings = copy.deepcopy(DEFAULTS)
-    settings.update(derived_settings(base_url))
     rows = db.execute(select(Setting.key, Setting.value, Setting.is_secret))
     for key, value, is_secret in rows:
         if include_secret or not is_secret:
             settings[key] = value
+    settings.update(derived_settings(base_url))  # the configuration wins: links in mails depend on it
     return settings
+
+
+PUBLIC_KEYS = ("title", "description", "instance_locale", "instance_timezone")
+
+
+def get_public_settings(db: Session, base_url: str) -> dict[str, Any]:
+    """What every visitor's pages need (title, description, locale, time zone, base URL)."""
+    settings = get_settings(db, base_url)
+    public = {key: settings[key] for key in PUBLIC_KEYS}
+    public.update(derived_settings(base_url))
+    return public
 
 
 def get_setting(db: Session, key: str) -> Any:

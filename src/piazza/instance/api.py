@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
+
+from piazza.accounts.forms import optional_bool, read_body
+from piazza.errors import Invalid
+from piazza.instance import images, service
+from piazza.mail import wake_mail_worker
+from piazza.oauth.bearer import Caller, require
+from piazza.oauth.scopes import Permission
+
+router = APIRouter()
+
+
+@router.get("/api/settings", tags=["instance"])
+async def all_settings(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> JSONResponse:
+    state = request.app.state
+    return JSONResponse(await state.db.read(service.settings_for_admin, state.config.base_url))
+
+
+@router.post("/api/settings", tags=["instance"])
+async def set_one_setting(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    """Gancio §2.9: `{key, value, is_secret?}`, any JSON value; a missing key is 400 (Gancio 500s)."""
+    body = await read_body(request)
+    is_secret = optional_bool(body, "is_secret") or False
+    await request.app.state.db.write(
+        service.update_setting, body.get("key"), body.get("value"), is_secret=is_secret
+    )
+    return PlainTextResponse("OK")
+
+
+@router.get("/api/settings/smtp", tags=["instance"])
+async def smtp_settings(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    return JSONResponse(await request.app.state.db.read(service.smtp_for_admin))
+
+
+@router.post("/api/settings/smtp", tags=["instance"])
+async def save_smtp_settings(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    """Save `{smtp: {...}}` and queue a test mail to admin_email (posting the password mask back keeps
+    the stored password)."""
+    body = await read_body(request)
+    if "smtp" not in body:
+        raise Invalid("smtp required", field="smtp")
+    state = request.app.state
+    await state.db.write(service.save_smtp, body["smtp"])
+    wake_mail_worker(state)
+    return PlainTextResponse("OK")
+
+
+async def _upload(request: Request, image: images.InstanceImage) -> PlainTextResponse:
+    form = await request.form(max_files=1, max_fields=10)
+    upload = form.get(image.field)
+    png = None
+    if isinstance(upload, UploadFile):
+        data = await upload.read(images.MAX_UPLOAD_BYTES + 1)
+        await form.close()
+        if data:
+            png = await run_in_threadpool(images.to_png, data, image.width)
+    state = request.app.state
+    # No file resets to the bundled default and answers 200 (Gancio never answers, §3.8).
+    await state.db.write(images.save_image, state.config.data_dir, image, png)
+    return PlainTextResponse("OK")
+
+
+@router.post("/api/settings/logo", tags=["instance"])
+async def upload_logo(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    return await _upload(request, images.IMAGES["logo"])
+
+
+@router.post("/api/settings/fallbackImage", tags=["instance"])
+async def upload_fallback_image(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    return await _upload(request, images.IMAGES["fallbackImage"])
+
+
+@router.post("/api/settings/headerImage", tags=["instance"])
+async def upload_header_image(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    return await _upload(request, images.IMAGES["headerImage"])
+
+
+def _serve(image: images.InstanceImage):  # noqa: ANN202  (a route function)
+    async def serve(request: Request) -> FileResponse:
+        state = request.app.state
+        path = await state.db.read(images.image_path, state.config.data_dir, image)
+        return FileResponse(path, media_type="image/png", headers={"Cache-Control": images.CACHE_CONTROL})
+
+    return serve
+
+
+for _image in images.IMAGES.values():
+    router.add_api_route(
+        _image.url, _serve(_image), methods=["GET"], tags=["instance"], include_in_schema=False
+    )

@@ -1,0 +1,109 @@
+"""The instance's logo, fallback image and header image (gancio-api.md §2.9, §2.16).
+
+An upload is decoded with Pillow (anything else is refused), shrunk to its width (never enlarged),
+re-encoded as PNG and stored under the data folder with a fixed name; the setting records that it is
+set. Files are served only from those fixed names, never from a path taken from a setting.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy.orm import Session
+
+from piazza.errors import Invalid
+from piazza.instance.settings import get_setting, set_setting
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # refuse decompression bombs well before they reach memory
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+CACHE_CONTROL = "public, max-age=600"  # Gancio: 10 minutes
+
+
+@dataclass(frozen=True)
+class InstanceImage:
+    field: str  # the multipart field and the last segment of the upload route
+    setting: str
+    file_name: str  # stored under <data>/instance/ and bundled under web/static/
+    width: int
+    url: str
+
+
+IMAGES = {
+    image.field: image
+    for image in (
+        InstanceImage("logo", "logo", "logo.png", 400, "/logo.png"),
+        InstanceImage("fallbackImage", "fallback_image", "fallbackimage.png", 600, "/fallbackimage.png"),
+        InstanceImage("headerImage", "header_image", "headerimage.png", 600, "/headerimage.png"),
+    )
+}
+
+
+def images_dir(data_dir: Path) -> Path:
+    return data_dir / "instance"
+
+
+def to_png(data: bytes, width: int) -> bytes:
+    """Decode any image Pillow knows, fit it to `width` (never wider) and encode it as PNG.
+
+    Raises Invalid for something that is not an image, too big, or too many pixels.
+    """
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise Invalid(f"the image is too large (at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise Invalid("the image has too many pixels")
+                image.load()
+                converted = image.convert("RGBA")
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError):
+        raise Invalid("not an image") from None
+    except (ValueError, SyntaxError):  # Pillow's plugins raise these for truncated or odd files
+        raise Invalid("not an image") from None
+    if converted.width > width:
+        height = max(1, round(converted.height * width / converted.width))
+        converted = converted.resize((width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    converted.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_image(db: Session, data_dir: Path, image: InstanceImage, png: bytes | None) -> None:
+    """Store the PNG and record it in the setting; None resets to the bundled default (setting false)."""
+    path = images_dir(data_dir) / image.file_name
+    if png is None:
+        set_setting(db, image.setting, False)
+        path.unlink(missing_ok=True)
+        return
+    set_setting(db, image.setting, image.file_name)
+    db.flush()  # a failing write stops here, before the file is replaced
+    _write_atomically(path, png)
+
+
+def image_path(db: Session, data_dir: Path, image: InstanceImage) -> Path:
+    """The file to serve: the uploaded one when set and present, else the bundled default."""
+    if get_setting(db, image.setting):
+        path = images_dir(data_dir) / image.file_name
+        if path.is_file():
+            return path
+    return STATIC_DIR / image.file_name
