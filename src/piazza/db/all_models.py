@@ -1,7 +1,8 @@
 """Imports every domain's models so that `Base.metadata` describes the whole schema (for Alembic)."""
 
 from piazza.accounts import models as accounts_models
+from piazza.events import models as events_models
 from piazza.instance import models as instance_models
 from piazza.oauth import models as oauth_models
 
-__all__ = ["accounts_models", "instance_models", "oauth_models"]
+__all__ = ["accounts_models", "events_models", "instance_models", "oauth_models"]
