@@ -39,6 +39,9 @@ class Tag(Base):
     __tablename__ = "tags"
 
     tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # str.casefold() of the tag: how tags are matched case-insensitively, for any script (§5.5).
+    # Not unique, because Gancio databases may hold both `Tag2` and `tag2`.
+    folded: Mapped[str] = mapped_column(String(255), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0003_events
 Revises: 0001
-Created: 2026-11-27 19:38:43.613188
+Created: 2026-11-27 19:39:34.054290
 
 A migration must run on SQLite and PostgreSQL, and must not break a node still running the previous
 release: add first, backfill, and remove only in a later release.
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision: str = "0003_events"
 down_revision: str | None = "0001"
@@ -39,10 +40,14 @@ def upgrade() -> None:
     op.create_table(
         "tags",
         sa.Column("tag", sa.String(length=255), nullable=False),
+        sa.Column("folded", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("tag", name=op.f("pk_tags")),
     )
+    with op.batch_alter_table("tags", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tags_folded"), ["folded"], unique=False)
+
     op.create_table(
         "events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -121,6 +126,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_events_ap_id"))
 
     op.drop_table("events")
+    with op.batch_alter_table("tags", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tags_folded"))
+
     op.drop_table("tags")
     with op.batch_alter_table("places", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_places_name"))
