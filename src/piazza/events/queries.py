@@ -11,12 +11,28 @@ start, so non-matching entries are skipped inside the index).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, func, literal, or_, select, true
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy import union_all as sql_union_all
 from sqlalchemy.orm import Session
 
@@ -103,19 +119,58 @@ def parse_listing(params: dict[str, list[str]], now: int | None = None) -> Listi
     )
 
 
-def _listing_filters(q: ListingQuery) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class _ListingShape:
+    """What decides the listing statement's structure; its values are bound parameters."""
+
+    mode: str  # "window" (start/end), "older" or "query"
+    has_end: bool
+    has_tags: bool
+    has_places: bool
+    show_recurrent: bool | None
+    show_multidate: bool
+    has_limit: bool
+
+
+def _shape_of(q: ListingQuery) -> _ListingShape:
+    return _ListingShape(
+        mode="query" if q.query is not None else "older" if q.older else "window",
+        has_end=q.end is not None,
+        has_tags=bool(q.tags),
+        has_places=bool(q.places),
+        show_recurrent=q.show_recurrent,
+        show_multidate=q.show_multidate,
+        has_limit=q.limit is not None,
+    )
+
+
+def _listing_params(q: ListingQuery) -> dict[str, Any]:
+    offset = q.page * q.limit if q.limit else 0
+    params: dict[str, Any] = {"start": q.start, "end": q.end, "limit": q.limit, "offset": offset}
+    params["upcoming_limit"] = offset + (q.limit or 0)
+    params["tags"] = list(q.tags)
+    params["places"] = list(q.places)
+    if q.query is not None:
+        params["needle"] = q.query.lower()
+        params["folded"] = q.query.casefold()
+    return params
+
+
+def _listing_filters(shape: _ListingShape) -> list[ColumnElement[bool]]:
     """Everything but the date condition (§5.10)."""
     conditions: list[ColumnElement[bool]] = [Event.is_visible.is_(True), Event.recurrent.is_(None)]
-    if q.query is None:
+    if shape.mode != "query":
         conditions.append(Event.ap_user_ap_id.is_(None))
     # Occurrences need allow_recurrent_event and show_recurrent (default recurrent_event_visible).
     wants_recurrent = (
-        _setting_is_true("recurrent_event_visible") if q.show_recurrent is None else literal(q.show_recurrent)
+        _setting_is_true("recurrent_event_visible")
+        if shape.show_recurrent is None
+        else literal(shape.show_recurrent)
     )
     conditions.append(
         or_(Event.parent_id.is_(None), and_(_setting_is_true("allow_recurrent_event"), wants_recurrent))
     )
-    if not q.show_multidate:
+    if not shape.show_multidate:
         conditions.append(or_(Event.multidate.is_(None), Event.multidate.is_(False)))
     else:
         conditions.append(
@@ -125,21 +180,23 @@ def _listing_filters(q: ListingQuery) -> list[ColumnElement[bool]]:
                 _setting_is_true("allow_multidate_event"),
             )
         )
-    if q.tags:
-        conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(q.tags))))
-    if q.places:
-        conditions.append(Event.place_id.in_(q.places))
-    if q.query is not None:
-        needle = q.query.lower()
+    if shape.has_tags:
+        tags = bindparam("tags", expanding=True)
+        conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(tags))))
+    if shape.has_places:
+        conditions.append(Event.place_id.in_(bindparam("places", expanding=True)))
+    if shape.mode == "query":
         # Gancio lower-cases the column but not the query, so upper-case queries miss on PostgreSQL.
+        needle = bindparam("needle", type_=String)
+        pattern = literal("%") + needle + literal("%")
         conditions.append(
             or_(
-                func.lower(Event.title).contains(needle, autoescape=True),
-                func.lower(Place.name).contains(needle, autoescape=True),
+                func.lower(Event.title).like(pattern),
+                func.lower(Place.name).like(pattern),
                 exists().where(
                     EventTag.event_id == Event.id,
                     EventTag.tag == Tag.tag,
-                    Tag.folded == q.query.casefold(),
+                    Tag.folded == bindparam("folded", type_=String),
                 ),
             )
         )
@@ -154,30 +211,45 @@ def _from_events(columns: Sequence[Any]) -> Select[Any]:
     )
 
 
-def listing_statement(q: ListingQuery, columns: Sequence[Any] = LIST_COLUMNS) -> Select[Any]:
-    conditions = _listing_filters(q)
-    offset = q.page * q.limit if q.limit else 0
-    if q.query is not None or q.older:
-        stmt = _from_events(columns).where(*conditions)
-        if q.query is None:  # older: the comparisons flip, the order stays ascending (§5.10)
-            stmt = stmt.where(Event.start_datetime <= q.start)
-            if q.end is not None:
-                stmt = stmt.where(Event.start_datetime >= q.end)
+@functools.lru_cache(maxsize=256)
+def _listing_statement(shape: _ListingShape) -> Select[Any]:
+    """The statement for one shape, built once: SQLAlchemy then reuses its compiled form."""
+    conditions = _listing_filters(shape)
+    start, end = bindparam("start", type_=BigInteger), bindparam("end", type_=BigInteger)
+    limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
+    if shape.mode != "window":
+        stmt = _from_events(LIST_COLUMNS).where(*conditions)
+        if shape.mode == "older":  # the comparisons flip, the order stays ascending (§5.10)
+            stmt = stmt.where(Event.start_datetime <= start)
+            if shape.has_end:
+                stmt = stmt.where(Event.start_datetime >= end)
         stmt = stmt.order_by(Event.start_datetime, Event.id)
-        return stmt.limit(q.limit).offset(offset) if q.limit else stmt
+        return stmt.limit(limit).offset(offset) if shape.has_limit else stmt
 
-    upcoming = _from_events(columns).where(*conditions, Event.start_datetime >= q.start)
-    ongoing = _from_events(columns).where(
-        *conditions, Event.start_datetime < q.start, Event.end_datetime >= q.start
+    upcoming = _from_events(LIST_COLUMNS).where(*conditions, Event.start_datetime >= start)
+    # The ids of ongoing events come from ix_events_visible_end alone (it carries the start), so
+    # the scan over events ending after S never reads a table row; only the matches are fetched.
+    ongoing_ids = select(Event.id).where(
+        Event.is_visible.is_(True), Event.end_datetime >= start, Event.start_datetime < start
     )
-    if q.end is not None:
-        upcoming = upcoming.where(Event.start_datetime <= q.end)
-        ongoing = ongoing.where(Event.start_datetime <= q.end)
-    if q.limit:
-        upcoming = upcoming.order_by(Event.start_datetime, Event.id).limit(offset + q.limit)
-    both = sql_union_all(select(upcoming.subquery()), select(ongoing.subquery())).subquery()
+    if shape.has_end:
+        upcoming = upcoming.where(Event.start_datetime <= end)
+        ongoing_ids = ongoing_ids.where(Event.start_datetime <= end)
+    ongoing = _from_events(LIST_COLUMNS).where(*conditions, Event.id.in_(ongoing_ids))
+    if shape.has_limit:
+        upcoming_limit = bindparam("upcoming_limit", type_=Integer)
+        upcoming = upcoming.order_by(Event.start_datetime, Event.id).limit(upcoming_limit)
+    # MATERIALIZED keeps the planner from merging the branches by start order, which would make it
+    # walk the ongoing branch along ix_events_visible_start through the whole past.
+    ongoing_cte = ongoing.cte("ongoing").prefix_with("MATERIALIZED")
+    both = sql_union_all(select(upcoming.subquery()), select(ongoing_cte)).subquery()
     stmt = select(both).order_by(both.c.start_datetime, both.c.id)
-    return stmt.limit(q.limit).offset(offset) if q.limit else stmt
+    return stmt.limit(limit).offset(offset) if shape.has_limit else stmt
+
+
+def listing_statement(q: ListingQuery) -> tuple[Select[Any], dict[str, Any]]:
+    """The listing's statement and its parameters."""
+    return _listing_statement(_shape_of(q)), _listing_params(q)
 
 
 def _rows_to_wire(db: Session, rows: Sequence[Any], shape: Shape) -> list[dict[str, Any]]:
@@ -187,7 +259,8 @@ def _rows_to_wire(db: Session, rows: Sequence[Any], shape: Shape) -> list[dict[s
 
 def list_events(db: Session, q: ListingQuery) -> list[dict[str, Any]]:
     """`GET /api/events`: two statements, however many events."""
-    rows = db.execute(listing_statement(q)).mappings().all()
+    stmt, params = listing_statement(q)
+    rows = db.execute(stmt, params).mappings().all()
     return _rows_to_wire(db, rows, Shape.LIST)
 
 

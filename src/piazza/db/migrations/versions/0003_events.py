@@ -88,7 +88,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_events_parent_id"), ["parent_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_place_id"), ["place_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_user_id"), ["user_id"], unique=False)
-        batch_op.create_index("ix_events_visible_end", ["is_visible", "end_datetime"], unique=False)
+        batch_op.create_index(
+            "ix_events_visible_end", ["is_visible", "end_datetime", "start_datetime"], unique=False
+        )
         batch_op.create_index("ix_events_visible_start", ["is_visible", "start_datetime"], unique=False)
 
     op.create_table(
