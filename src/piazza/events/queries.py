@@ -260,7 +260,7 @@ def _rows_to_wire(db: Session, rows: Sequence[Any], shape: Shape) -> list[dict[s
 def list_events(db: Session, q: ListingQuery) -> list[dict[str, Any]]:
     """`GET /api/events`: two statements, however many events."""
     stmt, params = listing_statement(q)
-    rows = db.execute(stmt, params).mappings().all()
+    rows = db.connection().execute(stmt, params).mappings().all()
     return _rows_to_wire(db, rows, Shape.LIST)
 
 
