@@ -75,6 +75,9 @@ class Config(BaseSettings):
     invite_code_lifetime: int = Field(
         7 * 24 * 3600, ge=60, description="Seconds the code of an admin's invitation is valid."
     )
+    allow_private_fetch: bool = Field(
+        False, description="Let `image_url` fetch private and loopback addresses (tests, intranets)."
+    )
 
     @classmethod
     def settings_customise_sources(

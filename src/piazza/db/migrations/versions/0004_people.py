@@ -1,7 +1,7 @@
 """people: outbox, recovery code expiry
 
 Revision ID: 0004_people
-Revises: 0005_limits
+Revises: 0003_limits
 Created: 2026-11-27 19:39:14.942552
 
 A migration must run on SQLite and PostgreSQL, and must not break a node still running the previous
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_people"
-down_revision: str | None = "0005_limits"
+down_revision: str | None = "0003_limits"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

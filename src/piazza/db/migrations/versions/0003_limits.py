@@ -1,6 +1,6 @@
 """rate-limit counters, for nodes that share a database instead of Redis
 
-Revision ID: 0005_limits
+Revision ID: 0003_limits
 Revises: 0002_oauth
 Created: 2026-11-27 19:41:23.776702
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_limits"
+revision: str = "0003_limits"
 down_revision: str | None = "0002_oauth"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

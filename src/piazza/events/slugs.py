@@ -1,0 +1,96 @@
+"""Slugs from titles, close to sluglife's algorithm as Gancio uses it (gancio-api.md §5.8)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from piazza.events.models import Event
+
+MAX_SLUG_BASE = 200
+
+
+def _table(letters: str, latin: str) -> dict[str, str]:
+    return dict(zip(letters, latin.split(" "), strict=True))
+
+
+_MULTI = [("<3", " love "), ("&&", " and "), ("||", " or "), ("w/", " with ")]
+_SYMBOLS = {
+    "&": " and ", "$": " dollar ", "€": " euro ", "£": " pound ", "¥": " yen ", "%": " percent ",
+    "<": " less ", ">": " greater ", "|": " or ", "♥": " love ", "©": " (c) ", "®": " (r) ",
+    "™": " tm ", "∞": " infinity ", "+": " plus ", "=": " equals ", "@": " at ",
+}  # fmt: skip
+# Letters that Unicode decomposition does not reduce to ASCII.
+_LETTERS = {
+    "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "đ": "d", "Đ": "D",
+    "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D", "ı": "i", "ħ": "h", "ŋ": "ng",
+}  # fmt: skip
+_CYRILLIC = _table(
+    "абвгдеёжзийклмнопрстуфхцчшщъыьэюяєіїґ",
+    "a b v g d e yo zh z i j k l m n o p r s t u f h c ch sh sh - y - e yu ya ye i yi g",
+)
+_GREEK = _table(
+    "αβγδεζηθικλμνξοπρστυφχψωάέήίόύώςϊϋΐΰ",
+    "a b g d e z i th i k l m n x o p r s t y f ch ps o a e i i o y o s i y i y",
+)
+_SYMBOL_NAME_NOISE = {"sign", "cross", "of", "symbol", "staff", "hand", "black", "white"}
+
+
+def _transliterate(char: str) -> str:
+    if char in _SYMBOLS:
+        return _SYMBOLS[char]
+    if char in _LETTERS:
+        return _LETTERS[char]
+    lower = char.lower()
+    for table in (_CYRILLIC, _GREEK):
+        if lower in table:
+            value = table[lower].replace("-", "")
+            return value.upper() if char != lower else value
+    if ord(char) < 128:
+        return char
+    decomposed = unicodedata.normalize("NFKD", char)
+    ascii_part = "".join(c for c in decomposed if not unicodedata.combining(c) and ord(c) < 128)
+    if ascii_part:
+        return ascii_part
+    if unicodedata.category(char) == "So":
+        words = [w for w in unicodedata.name(char, "").lower().split() if w not in _SYMBOL_NAME_NOISE]
+        return f" {' '.join(words)} "
+    return char  # other letters (CJK, ...) stay; \w keeps them
+
+
+def slugify(title: str) -> str:
+    text = title
+    for source, replacement in _MULTI:
+        text = text.replace(source, replacement)
+    text = "".join(_transliterate(c) for c in text)
+    text = text.replace(".", "")
+    text = re.sub(r"[^\w\s\-._~]", "", text)
+    text = re.sub(r"[\s\-]+", "-", text).strip("-")
+    return text.lower()[:MAX_SLUG_BASE].strip("-")
+
+
+def unique_slug(db: Session, title: str) -> str | None:
+    """The slug for a new event: free, or with the first free `-N` appended; None if empty."""
+    base = slugify(title)
+    if not base:
+        return None
+    taken = set(
+        db.scalars(
+            select(Event.slug).where(
+                or_(Event.slug == base, Event.slug.like(_like_prefix(base) + "-%", "\\"))
+            )
+        )
+    )
+    if base not in taken:
+        return base
+    n = 1
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _like_prefix(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
