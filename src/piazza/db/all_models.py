@@ -3,6 +3,7 @@
 from piazza.accounts import models as accounts_models
 from piazza.events import models as events_models
 from piazza.instance import models as instance_models
+from piazza.moderation import models as moderation_models
 from piazza.oauth import models as oauth_models
 
-__all__ = ["accounts_models", "events_models", "instance_models", "oauth_models"]
+__all__ = ["accounts_models", "events_models", "instance_models", "moderation_models", "oauth_models"]
