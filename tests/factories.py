@@ -93,3 +93,46 @@ def make_token(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def make_event(
+    db: Database,
+    user: User | None = None,
+    *,
+    title: str = "An event",
+    start: int | None = None,
+    end: int | None = None,
+    place_name: str = "The Square",
+    place_address: str = "1 Main Street",
+    tags: list[str] | None = None,
+    visible: bool | None = None,
+    **fields: object,
+) -> dict:
+    """Create an event through the events service (as `user`, or anonymously) and return its JSON.
+
+    `visible` overrides the visibility the service chose (anonymous events start hidden).
+    """
+    import time
+    from pathlib import Path
+
+    from piazza.events import service
+    from piazza.events.models import Event
+
+    data: dict[str, object] = {
+        "title": title,
+        "start_datetime": start if start is not None else int(time.time()) + 86400,
+        "place_name": place_name,
+        "place_address": place_address,
+        "tags": tags or [],
+        **fields,
+    }
+    if end is not None:
+        data["end_datetime"] = end
+    actor = service.Actor(user_id=user.id if user else None, is_moderator=bool(user and user.role != "user"))
+    context = service.EventWriteContext(media_dir=Path("/nonexistent"))
+    with db.session() as s:
+        event = service.create_event(s, actor, data, None, context).event
+        if visible is not None:
+            s.get(Event, event["id"]).is_visible = visible
+            event["is_visible"] = visible
+    return event

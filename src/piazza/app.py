@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from piazza import accounts, instance, moderation
+from piazza import accounts, events, instance, moderation
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.errors import PiazzaError, TooManyRequests
@@ -44,6 +44,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.db = database
 
     app.include_router(accounts.router)
+    app.include_router(events.router)
     app.include_router(instance.router)
     app.include_router(moderation.router)
     _add_error_handlers(app)

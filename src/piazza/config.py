@@ -42,6 +42,9 @@ class Config(BaseSettings):
     workers: int = Field(1, ge=1, le=64)
     rate_limits: bool = Field(True, description="`off` disables every rate limit.")
     log_level: LogLevel = "INFO"
+    allow_private_fetch: bool = Field(
+        False, description="Let `image_url` fetch private and loopback addresses (tests, intranets)."
+    )
 
     @classmethod
     def settings_customise_sources(

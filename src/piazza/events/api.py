@@ -1,0 +1,236 @@
+"""Gancio's event routes (gancio-api.md §1, §2.3) and the media files (§2.16).
+
+Routes parse, make one database call and return a ready response; rules live in `service.py` and
+`queries.py`. Error texts are Gancio's, sent as plain text by the app's error handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+
+from piazza.config import Config
+from piazza.db import Database
+from piazza.errors import Forbidden, Invalid, NotFound
+from piazza.events import occurrences, queries, service
+from piazza.events.images import (
+    THUMB_FOLDER,
+    ProcessedImage,
+    delete_image_files,
+    fetch_image,
+    is_media_name,
+    process_image,
+)
+from piazza.events.schemas import Upload, is_truthy, read_event_body
+from piazza.instance.settings import get_setting, get_settings
+from piazza.oauth.bearer import Caller, InsufficientScope, get_caller, require
+from piazza.oauth.scopes import Permission, role_grants
+
+log = logging.getLogger("piazza.events")
+
+# Gancio sends `Access-Control-Allow-Origin: *` on its public reads only (§0.6).
+CORS = {"Access-Control-Allow-Origin": "*"}
+MEDIA_CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
+
+
+@contextlib.asynccontextmanager
+async def occurrence_generator(app: FastAPI) -> AsyncIterator[None]:
+    """Run the recurrence generator periodically while the app serves (§5.13)."""
+    task = asyncio.create_task(_generate_forever(app.state.db))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _generate_forever(db: Database) -> None:
+    while True:
+        await asyncio.sleep(occurrences.GENERATOR_INTERVAL_SECONDS)
+        try:
+            created = await db.write(occurrences.generate_all)
+            if created:
+                log.info("created %d occurrences of recurrent events", created)
+        except Exception:  # the task must outlive a failed round (e.g. the database restarting)
+            log.exception("the recurrence generator failed")
+
+
+router = APIRouter(lifespan=occurrence_generator)
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def _config(request: Request) -> Config:
+    return request.app.state.config
+
+
+def _actor(caller: Caller) -> service.Actor:
+    return service.Actor(user_id=caller.user_id, is_moderator=caller.is_moderator)
+
+
+async def event_writer(caller: Caller = Depends(get_caller)) -> Caller:
+    """Anonymous callers pass (the service applies `allow_anon_event`); a token must allow writes."""
+    if caller.is_anonymous:
+        return caller
+    if not caller.scope_allows(Permission.EVENT_WRITE):
+        raise InsufficientScope(Permission.EVENT_WRITE)
+    if not role_grants(caller.role, Permission.EVENT_WRITE):
+        raise Forbidden()
+    return caller
+
+
+async def _image_for(
+    request: Request, caller: Caller, data: dict[str, Any], upload: Upload | None, *, updating: bool
+) -> ProcessedImage | None:
+    """The uploaded or fetched image, decoded; None when the request brings no new image (§5.7)."""
+    if upload is not None:
+        return await run_in_threadpool(process_image, upload.data)
+    url = data.get("image_url")
+    if not is_truthy(url):
+        return None
+    if not isinstance(url, str):
+        raise Invalid("image_url must be a URL", field="image_url")
+    if updating and not url.lower().startswith(("http://", "https://")):
+        return None  # on update only http(s) URLs are fetched (§5.7)
+    if caller.is_anonymous and not await _db(request).read(get_setting, "allow_anon_event"):
+        raise Forbidden()  # refuse before fetching anything on behalf of a visitor who may not post
+    raw = await fetch_image(url.strip(), allow_private=_config(request).allow_private_fetch)
+    return await run_in_threadpool(process_image, raw)
+
+
+async def _write_event(request: Request, caller: Caller, *, updating: bool) -> Response:
+    data, upload = await read_event_body(request)
+    image = await _image_for(request, caller, data, upload, updating=updating)
+    config = _config(request)
+    context = service.EventWriteContext(media_dir=config.media_dir)
+    write = service.update_event if updating else service.create_event
+    try:
+        result = await _db(request).write(write, _actor(caller), data, image, context)
+    except BaseException:
+        if image is not None:  # the transaction rolled back: drop the files it may have written
+            delete_image_files(config.media_dir, image.name)
+        raise
+    service.remove_media_files(config.media_dir, result.obsolete_media)
+    return JSONResponse(result.event)
+
+
+@router.post("/api/event")
+async def create_event(request: Request, caller: Caller = Depends(event_writer)) -> Response:
+    return await _write_event(request, caller, updating=False)
+
+
+@router.put("/api/event")
+async def update_event(
+    request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))
+) -> Response:
+    return await _write_event(request, caller, updating=True)
+
+
+@router.delete("/api/event/{event_id}")
+async def delete_event(
+    event_id: str, request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))
+) -> Response:
+    obsolete = await _db(request).write(service.delete_event, _actor(caller), event_id)
+    service.remove_media_files(_config(request).media_dir, obsolete)
+    return PlainTextResponse("OK")
+
+
+@router.put("/api/event/confirm/{event_id}")
+async def confirm_event(
+    event_id: str, request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))
+) -> Response:
+    await _db(request).write(service.confirm_event, _actor(caller), event_id)
+    return PlainTextResponse("OK")
+
+
+@router.put("/api/event/unconfirm/{event_id}")
+async def unconfirm_event(
+    event_id: str, request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))
+) -> Response:
+    await _db(request).write(service.unconfirm_event, _actor(caller), event_id)
+    return PlainTextResponse("OK")
+
+
+@router.get("/api/event/unconfirmed")
+async def unconfirmed_events(
+    request: Request, caller: Caller = Depends(require(Permission.MODERATE))
+) -> Response:
+    return JSONResponse(await _db(request).read(queries.list_unconfirmed, now=int(time.time())))
+
+
+@router.get("/api/events/mine")
+async def my_events(request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))) -> Response:
+    assert caller.user_id is not None  # noqa: S101  (require() refuses anonymous callers)
+    return JSONResponse(await _db(request).read(queries.list_mine, caller.user_id, now=int(time.time())))
+
+
+@router.get("/api/events")
+async def list_events(request: Request) -> Response:
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key.removesuffix("[]"), []).append(value)
+    listing = queries.parse_listing(params)
+    return JSONResponse(await _db(request).read(queries.list_events, listing), headers=CORS)
+
+
+@router.get("/api/event/meta")
+async def event_meta(request: Request, search: str | None = None) -> Response:
+    return JSONResponse(await _db(request).read(queries.event_meta, search))
+
+
+@router.get("/api/event/detail/{slug_or_id}")
+async def event_detail(slug_or_id: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
+    name, dot, suffix = slug_or_id.rpartition(".")
+    if not dot:
+        name, suffix = slug_or_id, ""
+    if suffix not in ("", "ics"):
+        raise NotFound()  # Gancio never answers other suffixes (§2.3); a 404 is the honest answer
+    config = _config(request)
+
+    def load(db: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        detail, feed_event = queries.get_event_detail(
+            db, name, user_id=caller.user_id, is_moderator=caller.is_moderator
+        )
+        return detail, feed_event, get_settings(db, config.base_url)
+
+    detail, feed_event, settings = await _db(request).read(load)
+    if suffix == "ics":
+        from piazza.events.feeds import render_ics  # noqa: PLC0415
+
+        body = render_ics([feed_event], settings=settings, alarm=True)
+        return Response(body, media_type="text/calendar; charset=utf-8", headers=CORS)
+    return JSONResponse(detail, headers=CORS)
+
+
+# --- media --------------------------------------------------------------------------------------------
+
+
+def _media_response(request: Request, *parts: str) -> Response:
+    name = parts[-1]
+    if not is_media_name(name):
+        raise NotFound()
+    path = _config(request).media_dir.joinpath(*parts)
+    if not path.is_file():
+        raise NotFound()
+    return FileResponse(path, media_type="image/jpeg", headers=MEDIA_CACHE)
+
+
+@router.get("/media/thumb/{name}")
+async def media_thumb(name: str, request: Request) -> Response:
+    return _media_response(request, THUMB_FOLDER, name)
+
+
+@router.get("/media/{name}")
+async def media_file(name: str, request: Request) -> Response:
+    return _media_response(request, name)

@@ -1,0 +1,117 @@
+"""Feed routes (gancio-api.md §5.11): RSS, ICS and JSON exports of the agenda, a tag or a place.
+
+The selection is here and in `queries.py`; the documents are written by `feeds.render_rss` and
+`feeds.render_ics`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from piazza.errors import NotFound
+from piazza.events import queries
+from piazza.events.api import CORS
+from piazza.events.schemas import parse_id
+from piazza.events.tags import check_tag_exists
+from piazza.instance.settings import get_settings
+
+router = APIRouter()
+
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+ICS_TYPE = "text/calendar; charset=utf-8"
+FORMATS = ("rss", "feed", "ics", "json")
+BAD_FORMAT = "Please specify a valid format: rss, feed, ics or json"
+
+
+def _feed_response(
+    events: list[dict[str, Any]], fmt: str, settings: dict[str, Any], *, title: str, path: str
+) -> Response:
+    if fmt in ("rss", "feed"):
+        from piazza.events.feeds import render_rss  # noqa: PLC0415
+
+        body = render_rss(
+            events[: queries.RSS_LIMIT],
+            settings=settings,
+            title=title,
+            self_url=f"{settings['baseurl']}/feed/rss{path}",
+        )
+        return Response(body, media_type=RSS_TYPE, headers=CORS)
+    if fmt == "ics":
+        from piazza.events.feeds import render_ics  # noqa: PLC0415
+
+        return Response(render_ics(events, settings=settings), media_type=ICS_TYPE, headers=CORS)
+    return JSONResponse([queries.export_to_wire(event) for event in events], headers=CORS)
+
+
+async def _export(request: Request, fmt: str) -> Response:
+    if fmt not in FORMATS:
+        # Gancio sends this text with 200 by accident (§5.11); the status it meant is 404.
+        return PlainTextResponse(BAD_FORMAT, status_code=404, headers=CORS)
+    params = request.query_params
+    split = [part.strip() for value in params.getlist("tags") for part in value.split(",")]
+    place_ids = [parse_id(part) for value in params.getlist("places") for part in value.split(",")]
+    feed_query = queries.FeedQuery(
+        tags=tuple(tag for tag in split if tag),
+        places=tuple(p for p in place_ids if p is not None),
+        show_recurrent=bool(params.get("show_recurrent")),  # any non-empty value, as Gancio reads it
+        limit=queries.RSS_LIMIT if fmt in ("rss", "feed") else None,
+    )
+    base_url = request.app.state.config.base_url
+
+    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return queries.feed_events(db, feed_query, now=int(time.time())), get_settings(db, base_url)
+
+    events, settings = await request.app.state.db.read(load)
+    return _feed_response(events, fmt, settings, title=settings["title"], path="")
+
+
+@router.get("/feed/{fmt}")
+async def feed(fmt: str, request: Request) -> Response:
+    return await _export(request, fmt)
+
+
+@router.get("/api/export/{fmt}")
+async def export(fmt: str, request: Request) -> Response:
+    return await _export(request, fmt)
+
+
+@router.get("/feed/{fmt}/tag/{tag}")
+async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
+    base_url = request.app.state.config.base_url
+
+    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        if not check_tag_exists(db, tag):
+            raise NotFound()
+        limit = queries.RSS_LIMIT if fmt in ("rss", "feed") else None
+        events = queries.feed_events_of(db, now=int(time.time()), tags=[tag], limit=limit)
+        return events, get_settings(db, base_url)
+
+    events, settings = await request.app.state.db.read(load)
+    # rss and ics as named; any other format is JSON (§5.11)
+    fmt = fmt if fmt in ("rss", "feed", "ics") else "json"
+    title = f"{settings['title']} - Tag #{tag}"
+    return _feed_response(events, fmt, settings, title=title, path=f"/tag/{quote(tag, safe='')}")
+
+
+@router.get("/feed/{fmt}/place/{name_or_id}")
+async def place_feed(fmt: str, name_or_id: str, request: Request) -> Response:
+    base_url = request.app.state.config.base_url
+
+    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        place = queries.check_feeds_place(db, name_or_id)
+        limit = queries.RSS_LIMIT if fmt in ("rss", "feed") else None
+        events = queries.feed_events_of(db, now=int(time.time()), place_id=place["id"], limit=limit)
+        return events, place, get_settings(db, base_url)
+
+    events, place, settings = await request.app.state.db.read(load)
+    if fmt not in ("rss", "feed", "ics"):
+        wire = [queries.export_to_wire(event) for event in events]
+        return JSONResponse({"events": wire, "place": place}, headers=CORS)
+    title = f"{settings['title']} - Place @{place['name']}"
+    return _feed_response(events, fmt, settings, title=title, path=f"/place/{place['id']}")

@@ -1,0 +1,242 @@
+"""Event images (gancio-api.md §5.7): decode and re-encode uploads, fetch `image_url` safely, store files.
+
+Every image is decoded with Pillow and re-encoded to JPEG (at most 1200 px wide, and a 500 px
+thumbnail), so nothing but a clean JPEG ever reaches the media folder.
+
+`image_url` is fetched server-side, which makes the server a client of whatever URL a caller names
+(SSRF). The fetch therefore resolves the host itself, refuses private, loopback, link-local, multicast
+and reserved addresses (unless `allow_private_fetch` is set), and connects to the very address it
+checked, so a second DNS answer cannot swap in an internal one (DNS rebinding). Each redirect is
+checked the same way. Size, time and content type are capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import ipaddress
+import secrets
+import socket
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from PIL import Image, ImageOps
+
+from piazza.errors import Invalid
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_PIXELS = 50_000_000
+MAIN_WIDTH = 1200
+THUMB_WIDTH = 500
+FETCH_TIMEOUT_SECONDS = 10.0
+MAX_REDIRECTS = 3
+THUMB_FOLDER = "thumb"
+
+
+class ImageTooLarge(Invalid):
+    status = 413
+    message = "image too big"
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    """A decoded, re-encoded image not yet written; `name` is its future file name."""
+
+    name: str
+    main: bytes
+    thumb: bytes
+    width: int
+    height: int
+
+    @property
+    def size(self) -> int:
+        return len(self.main)
+
+
+def process_image(data: bytes) -> ProcessedImage:
+    """Decode any image Pillow reads and re-encode it as JPEG. Raises Invalid if it is not one."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageTooLarge()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                if probe.width * probe.height > MAX_IMAGE_PIXELS:
+                    raise ImageTooLarge()
+                probe.load()
+                image = ImageOps.exif_transpose(probe).convert("RGB")
+    except ImageTooLarge:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise Invalid("image: not a readable image file", field="image") from None
+    main = _shrunk(image, MAIN_WIDTH)
+    thumb = _shrunk(image, THUMB_WIDTH)
+    return ProcessedImage(
+        name=f"{secrets.token_hex(16)}.jpg",
+        main=_jpeg(main),
+        thumb=_jpeg(thumb),
+        width=main.width,
+        height=main.height,
+    )
+
+
+def _shrunk(image: Image.Image, width: int) -> Image.Image:
+    if image.width <= width:  # never enlarged
+        return image
+    height = max(1, round(image.height * width / image.width))
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, progressive=True, optimize=True)
+    return out.getvalue()
+
+
+def save_image(media_dir: Path, image: ProcessedImage) -> None:
+    (media_dir / THUMB_FOLDER).mkdir(parents=True, exist_ok=True)
+    (media_dir / image.name).write_bytes(image.main)
+    (media_dir / THUMB_FOLDER / image.name).write_bytes(image.thumb)
+
+
+def delete_image_files(media_dir: Path, name: str) -> None:
+    if not is_media_name(name):
+        return
+    for path in (media_dir / name, media_dir / THUMB_FOLDER / name):
+        path.unlink(missing_ok=True)
+
+
+def is_media_name(name: str) -> bool:
+    """True for names this module creates: 32 hex digits and `.jpg`; nothing that could walk a path."""
+    stem, dot, ext = name.partition(".")
+    return dot == "." and ext == "jpg" and len(stem) == 32 and all(c in "0123456789abcdef" for c in stem)
+
+
+def media_item(image: ProcessedImage, name: str, focalpoint: list[float]) -> dict[str, object]:
+    """The stored `media` entry (§5.7)."""
+    return {
+        "url": image.name,
+        "height": image.height,
+        "width": image.width,
+        "name": name,
+        "size": image.size,
+        "focalpoint": focalpoint,
+    }
+
+
+def parse_focalpoint(value: object) -> list[float] | None:
+    """`"x,y"` as two numbers rounded to 2 decimals and kept within [-1, 1]; None if unparsable."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        parts = [str(v) for v in value]
+    elif isinstance(value, str):
+        parts = value.split(",")
+    else:
+        return None
+    if len(parts) != 2:
+        return None
+    try:
+        numbers = [round(float(p), 2) for p in parts]
+    except ValueError:
+        return None
+    if any(n != n for n in numbers):  # NaN
+        return None
+    return [min(max(n, -1.0), 1.0) for n in numbers]
+
+
+# --- fetching image_url -------------------------------------------------------------------------------
+
+
+def check_public_address(address: str) -> None:
+    """Raise Invalid unless `address` is a public unicast address."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if (
+        not ip.is_global
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    ):
+        raise Invalid("image_url: the address is not allowed", field="image_url")
+
+
+async def _resolve(host: str, port: int, allow_private: bool) -> str:
+    """One address of `host` that may be fetched; every address is checked, not just the first."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise Invalid("image_url: the host does not resolve", field="image_url") from None
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise Invalid("image_url: the host does not resolve", field="image_url")
+    if not allow_private:
+        for address in addresses:
+            check_public_address(address)
+    return addresses[0]
+
+
+async def fetch_image(url: str, *, allow_private: bool = False) -> bytes:
+    """Download an image for `image_url`. Raises Invalid (400) or ImageTooLarge (413)."""
+    try:
+        async with asyncio.timeout(FETCH_TIMEOUT_SECONDS * 2):
+            return await _fetch(url, allow_private)
+    except TimeoutError:
+        raise Invalid("image_url: the download timed out", field="image_url") from None
+
+
+async def _fetch(url: str, allow_private: bool) -> bytes:
+    timeout = httpx.Timeout(FETCH_TIMEOUT_SECONDS)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise Invalid("image_url: only http and https URLs can be fetched", field="image_url")
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                raise Invalid("image_url: bad port", field="image_url") from None
+            address = await _resolve(parts.hostname, port, allow_private)
+            host_in_url = f"[{address}]" if ":" in address else address
+            pinned = parts._replace(netloc=f"{host_in_url}:{port}").geturl()
+            request = client.build_request(
+                "GET",
+                pinned,
+                headers={"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*"},
+                # TLS still verifies the certificate against the name, not the address.
+                extensions={"sni_hostname": parts.hostname},
+            )
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.HTTPError:
+                raise Invalid("image_url: the download failed", field="image_url") from None
+            try:
+                if response.is_redirect:
+                    location = response.headers.get("location", "")
+                    url = urljoin(url, location)
+                    continue
+                if response.status_code != 200:
+                    raise Invalid(f"image_url: the server answered {response.status_code}", field="image_url")
+                content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                if not content_type.startswith("image/"):
+                    raise Invalid("image_url: not an image", field="image_url")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > MAX_IMAGE_BYTES:
+                    raise ImageTooLarge()
+                body = bytearray()
+                try:
+                    async for chunk in response.aiter_bytes():
+                        body.extend(chunk)
+                        if len(body) > MAX_IMAGE_BYTES:
+                            raise ImageTooLarge()
+                except httpx.HTTPError:
+                    raise Invalid("image_url: the download failed", field="image_url") from None
+                return bytes(body)
+            finally:
+                await response.aclose()
+    raise Invalid("image_url: too many redirects", field="image_url")

@@ -1,0 +1,469 @@
+"""Event reads: the listing (gancio-api.md §5.10), detail, mine, unconfirmed, meta, feeds' selection.
+
+The listing is the hot path (design.md "SQL for hot paths"): one SELECT of event and place columns
+read as mappings, then one SELECT of the tags of those ids; the settings it depends on are read inside
+the first statement. Its date condition ("starts at or after S, or is still going on at S") is an OR
+over two columns that no single index can serve in start order, so the statement is a UNION ALL of two
+index-served branches: the next `page` events by start (ix_events_visible_start, stopped by LIMIT),
+and the events that began before S and end after it (ix_events_visible_end, which also carries the
+start, so non-matching entries are skipped inside the index).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, func, literal, or_, select, true
+from sqlalchemy import union_all as sql_union_all
+from sqlalchemy.orm import Session
+
+from piazza.accounts.models import User
+from piazza.errors import NotFound
+from piazza.events.models import Event, EventTag, Place, Tag
+from piazza.events.places import find_place, place_row_to_wire
+from piazza.events.sanitize import html_to_text
+from piazza.events.schemas import parse_id, parse_number
+from piazza.events.tags import tags_of
+from piazza.events.wire import (
+    EVENT_COLUMNS,
+    LIST_COLUMNS,
+    PLACE_COLUMNS,
+    Shape,
+    event_to_wire,
+    iso,
+    place_to_wire,
+)
+from piazza.instance.models import Setting
+from piazza.instance.settings import DEFAULTS, get_setting
+
+FEED_LOOKBACK_SECONDS = 24 * 3600
+RSS_LIMIT = 20
+MAX_QUERY_LENGTH = 200
+
+
+def _setting_is_true(key: str) -> ColumnElement[bool]:
+    """SQL for "the setting `key` is JSON true", with the default when no row is stored.
+
+    A JSON `true` reads back as the text `true` on both SQLite and PostgreSQL.
+    """
+    stored = select(cast(Setting.value, String)).where(Setting.key == key).scalar_subquery()
+    default = "true" if DEFAULTS.get(key) is True else "false"
+    return func.coalesce(stored, literal(default)) == "true"
+
+
+@dataclass(frozen=True)
+class ListingQuery:
+    """`GET /api/events` parameters, parsed as Gancio parses them (§5.10)."""
+
+    start: int
+    end: int | None = None
+    older: bool = False
+    tags: tuple[str, ...] = ()
+    places: tuple[int, ...] = ()
+    query: str | None = None
+    limit: int | None = None
+    page: int = 0
+    show_recurrent: bool | None = None  # None: the `recurrent_event_visible` setting decides
+    show_multidate: bool = True
+
+
+def parse_listing(params: dict[str, list[str]], now: int | None = None) -> ListingQuery:
+    """From query parameters (each a list of values); lists are comma separated or repeated."""
+
+    def first(name: str) -> str | None:
+        values = params.get(name)
+        return values[0] if values else None
+
+    def split(name: str) -> list[str]:
+        items = [part.strip() for value in params.get(name, []) for part in value.split(",")]
+        return [item for item in items if item]
+
+    now = now if now is not None else int(time.time())
+    start = parse_number(first("start"))
+    end = parse_number(first("end"))
+    limit = parse_number(first("max"))
+    page = parse_number(first("page"))
+    show_recurrent = first("show_recurrent")
+    show_multidate = first("show_multidate")
+    query = (first("query") or "").strip()[:MAX_QUERY_LENGTH] or None
+    return ListingQuery(
+        start=int(start) if start is not None else now,
+        end=int(end) if end is not None else None,
+        older=bool(first("older")),  # Gancio: any non-empty value, even "false", is true (verified)
+        tags=tuple(split("tags")),
+        places=tuple(p for p in (parse_id(v) for v in split("places")) if p is not None),
+        query=query,
+        limit=int(limit) if limit and limit > 0 else None,
+        page=int(page) if page and page > 0 else 0,
+        show_recurrent=None if show_recurrent is None else show_recurrent.strip().lower() == "true",
+        show_multidate=True if show_multidate is None else show_multidate.strip().lower() == "true",
+    )
+
+
+def _listing_filters(q: ListingQuery) -> list[ColumnElement[bool]]:
+    """Everything but the date condition (§5.10)."""
+    conditions: list[ColumnElement[bool]] = [Event.is_visible.is_(True), Event.recurrent.is_(None)]
+    if q.query is None:
+        conditions.append(Event.ap_user_ap_id.is_(None))
+    # Occurrences need allow_recurrent_event and show_recurrent (default recurrent_event_visible).
+    wants_recurrent = (
+        _setting_is_true("recurrent_event_visible") if q.show_recurrent is None else literal(q.show_recurrent)
+    )
+    conditions.append(
+        or_(Event.parent_id.is_(None), and_(_setting_is_true("allow_recurrent_event"), wants_recurrent))
+    )
+    if not q.show_multidate:
+        conditions.append(or_(Event.multidate.is_(None), Event.multidate.is_(False)))
+    else:
+        conditions.append(
+            or_(
+                Event.multidate.is_(None),
+                Event.multidate.is_(False),
+                _setting_is_true("allow_multidate_event"),
+            )
+        )
+    if q.tags:
+        conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(q.tags))))
+    if q.places:
+        conditions.append(Event.place_id.in_(q.places))
+    if q.query is not None:
+        needle = q.query.lower()
+        # Gancio lower-cases the column but not the query, so upper-case queries miss on PostgreSQL.
+        conditions.append(
+            or_(
+                func.lower(Event.title).contains(needle, autoescape=True),
+                func.lower(Place.name).contains(needle, autoescape=True),
+                exists().where(
+                    EventTag.event_id == Event.id,
+                    EventTag.tag == Tag.tag,
+                    Tag.folded == q.query.casefold(),
+                ),
+            )
+        )
+    return conditions
+
+
+def _from_events(columns: Sequence[Any]) -> Select[Any]:
+    return (
+        select(*columns, Event.place_id, *PLACE_COLUMNS)
+        .select_from(Event)
+        .outerjoin(Place, Place.id == Event.place_id)
+    )
+
+
+def listing_statement(q: ListingQuery, columns: Sequence[Any] = LIST_COLUMNS) -> Select[Any]:
+    conditions = _listing_filters(q)
+    offset = q.page * q.limit if q.limit else 0
+    if q.query is not None or q.older:
+        stmt = _from_events(columns).where(*conditions)
+        if q.query is None:  # older: the comparisons flip, the order stays ascending (§5.10)
+            stmt = stmt.where(Event.start_datetime <= q.start)
+            if q.end is not None:
+                stmt = stmt.where(Event.start_datetime >= q.end)
+        stmt = stmt.order_by(Event.start_datetime, Event.id)
+        return stmt.limit(q.limit).offset(offset) if q.limit else stmt
+
+    upcoming = _from_events(columns).where(*conditions, Event.start_datetime >= q.start)
+    ongoing = _from_events(columns).where(
+        *conditions, Event.start_datetime < q.start, Event.end_datetime >= q.start
+    )
+    if q.end is not None:
+        upcoming = upcoming.where(Event.start_datetime <= q.end)
+        ongoing = ongoing.where(Event.start_datetime <= q.end)
+    if q.limit:
+        upcoming = upcoming.order_by(Event.start_datetime, Event.id).limit(offset + q.limit)
+    both = sql_union_all(select(upcoming.subquery()), select(ongoing.subquery())).subquery()
+    stmt = select(both).order_by(both.c.start_datetime, both.c.id)
+    return stmt.limit(q.limit).offset(offset) if q.limit else stmt
+
+
+def _rows_to_wire(db: Session, rows: Sequence[Any], shape: Shape) -> list[dict[str, Any]]:
+    tags = tags_of(db, [row["id"] for row in rows])
+    return [event_to_wire(row, tags[row["id"]], shape) for row in rows]
+
+
+def list_events(db: Session, q: ListingQuery) -> list[dict[str, Any]]:
+    """`GET /api/events`: two statements, however many events."""
+    rows = db.execute(listing_statement(q)).mappings().all()
+    return _rows_to_wire(db, rows, Shape.LIST)
+
+
+def upcoming_with(
+    db: Session, *, now: int, tags: Sequence[str] = (), place_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Events of a tag or place page: visible, upcoming or ongoing, local, occurrences included."""
+    conditions = [
+        Event.is_visible.is_(True),
+        Event.recurrent.is_(None),
+        Event.ap_user_ap_id.is_(None),
+        or_(Event.start_datetime >= now, Event.end_datetime >= now),
+    ]
+    if tags:
+        conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(tags))))
+    if place_id is not None:
+        conditions.append(Event.place_id == place_id)
+    rows = (
+        db.execute(_from_events(LIST_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id))
+        .mappings()
+        .all()
+    )
+    return _rows_to_wire(db, rows, Shape.LIST)
+
+
+# --- detail -------------------------------------------------------------------------------------------
+
+
+def _find_event_id(db: Session, slug_or_id: str) -> int | None:
+    found = db.scalar(select(Event.id).where(Event.slug == slug_or_id).limit(1))
+    if found is None and (event_id := parse_id(slug_or_id)) is not None:
+        found = db.scalar(select(Event.id).where(Event.id == event_id))
+    return found
+
+
+def get_event_detail(
+    db: Session, slug_or_id: str, *, user_id: int | None, is_moderator: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`GET /api/event/detail/:x` as (E-detail, E-export-like row for ICS). Raises NotFound.
+
+    Hidden events are visible only to their author and to moderators (Gancio: moderators only).
+    """
+    event_id = _find_event_id(db, slug_or_id)
+    if event_id is None:
+        raise NotFound()
+    row = (
+        db.execute(
+            _from_events(EVENT_COLUMNS)
+            .add_columns(User.is_active.label("author_active"))
+            .outerjoin(User, User.id == Event.user_id)
+            .where(Event.id == event_id)
+        )
+        .mappings()
+        .one()
+    )
+    is_author = user_id is not None and row["user_id"] == user_id
+    if not row["is_visible"] and not (is_moderator or is_author):
+        raise NotFound()
+    tags = tags_of(db, [event_id])[event_id]
+    wire = event_to_wire(row, tags, Shape.DETAIL)
+    wire["resources"] = []
+    parent = None
+    if row["parent_id"] is not None:
+        parent_row = db.execute(
+            select(Event.id, Event.recurrent, Event.is_visible, Event.start_datetime).where(
+                Event.id == row["parent_id"]
+            )
+        ).first()
+        if parent_row is not None:
+            parent = dict(parent_row._mapping)
+    wire["parent"] = parent
+    wire["isMine"] = is_author
+    wire["isAnon"] = row["user_id"] is None or not row["author_active"]
+    wire["next"], wire["prev"] = _neighbours(db, row, show_hidden=is_moderator)
+    wire["plain_description"] = html_to_text(row["description"])
+    return wire, feed_event(row, tags)
+
+
+def _neighbours(db: Session, row: Any, *, show_hidden: bool) -> tuple[Any, Any]:
+    """Slugs (or ids) of the events just after and before this one by (start, id) (§2.3.9)."""
+    base = [Event.id != row["id"], Event.recurrent.is_(None), Event.ap_user_ap_id.is_(None)]
+    if not show_hidden:
+        base.append(Event.is_visible.is_(True))
+    start, event_id = row["start_datetime"], row["id"]
+    after = or_(Event.start_datetime > start, and_(Event.start_datetime == start, Event.id > event_id))
+    before = or_(Event.start_datetime < start, and_(Event.start_datetime == start, Event.id < event_id))
+    nxt = db.execute(
+        select(Event.slug, Event.id).where(*base, after).order_by(Event.start_datetime, Event.id).limit(1)
+    ).first()
+    prev = db.execute(
+        select(Event.slug, Event.id)
+        .where(*base, before)
+        .order_by(Event.start_datetime.desc(), Event.id.desc())
+        .limit(1)
+    ).first()
+    return (nxt.slug or nxt.id) if nxt else None, (prev.slug or prev.id) if prev else None
+
+
+# --- mine, unconfirmed, meta --------------------------------------------------------------------------
+
+
+def list_mine(db: Session, user_id: int, *, now: int) -> list[dict[str, Any]]:
+    """`GET /api/events/mine`: own local events that are upcoming, ongoing or recurrent parents."""
+    rows = (
+        db.execute(
+            _from_events(EVENT_COLUMNS)
+            .where(
+                Event.user_id == user_id,
+                Event.ap_user_ap_id.is_(None),
+                or_(Event.start_datetime >= now, Event.end_datetime >= now, Event.recurrent.is_not(None)),
+            )
+            .order_by(Event.start_datetime.desc(), Event.id.desc())
+        )
+        .mappings()
+        .all()
+    )
+    return _rows_to_wire(db, rows, Shape.MINE)
+
+
+def list_unconfirmed(db: Session, *, now: int) -> list[dict[str, Any]]:
+    """`GET /api/event/unconfirmed`: future hidden events that are not occurrences, soonest first."""
+    rows = (
+        db.execute(
+            _from_events(EVENT_COLUMNS)
+            .where(Event.parent_id.is_(None), Event.is_visible.is_(False), Event.start_datetime > now)
+            .order_by(Event.start_datetime, Event.id)
+        )
+        .mappings()
+        .all()
+    )
+    return _rows_to_wire(db, rows, Shape.UNCONFIRMED)
+
+
+def event_meta(db: Session, search: str | None, limit: int = 10) -> list[dict[str, Any]]:
+    """`GET /api/event/meta?search=`: places and tags with visible events matching `search`, by weight."""
+    needle = (search or "").lower()
+    w = func.count(Event.id).label("w")
+    place_query = (
+        select(Place.id, Place.name, Place.address, Place.latitude, Place.longitude, w)
+        .join(Event, Event.place_id == Place.id)
+        .where(Event.is_visible.is_(True))
+        .group_by(Place.id)
+        .order_by(w.desc(), Place.id)
+        .limit(limit)
+    )
+    tag_query = (
+        select(EventTag.tag, w)
+        .join(Event, Event.id == EventTag.event_id)
+        .where(Event.is_visible.is_(True))
+        .group_by(EventTag.tag)
+        .order_by(w.desc(), EventTag.tag)
+        .limit(limit)
+    )
+    if needle:
+        place_query = place_query.where(
+            or_(
+                func.lower(Place.name).contains(needle, autoescape=True),
+                func.lower(Place.address).contains(needle, autoescape=True),
+            )
+        )
+        tag_query = tag_query.where(func.lower(EventTag.tag).contains(needle, autoescape=True))
+    items: list[dict[str, Any]] = [
+        {
+            "label": p.name,
+            "address": p.address,
+            "latitude": p.latitude,
+            "longitude": p.longitude,
+            "id": p.id,
+            "w": p.w,
+            "type": "place",
+        }
+        for p in db.execute(place_query)
+    ]
+    items += [{"label": t.tag, "w": t.w, "type": "tag"} for t in db.execute(tag_query)]
+    items.sort(key=lambda item: -item["w"])
+    return items[:limit]
+
+
+def place_with_events(db: Session, name_or_id: str, *, now: int) -> dict[str, Any]:
+    """`GET /api/place/:x`: `{events, place}`. Raises NotFound."""
+    place = find_place(db, name_or_id)
+    return {"events": upcoming_with(db, now=now, place_id=place.id), "place": place_row_to_wire(place)}
+
+
+def events_of_tags(db: Session, tag_param: str, *, now: int) -> list[dict[str, Any]]:
+    """`GET /api/tag/:tag` (comma separated). Raises NotFound when none of the tags exists."""
+    tags = [t.strip() for t in tag_param.split(",") if t.strip()]
+    if not tags or db.scalar(select(func.count()).select_from(Tag).where(Tag.tag.in_(tags))) == 0:
+        raise NotFound()
+    return upcoming_with(db, now=now, tags=tags)
+
+
+# --- feeds --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    tags: tuple[str, ...] = ()
+    places: tuple[int, ...] = ()
+    show_recurrent: bool = False
+    limit: int | None = None
+
+
+def feed_events(db: Session, q: FeedQuery, *, now: int) -> list[dict[str, Any]]:
+    """Events for /feed and /api/export (§5.11), in E-export shape plus what the renderers need.
+
+    Visible, local, not parents, starting at most 24 hours ago, by start; occurrences only with
+    `show_recurrent` (any non-empty value, as Gancio reads it).
+    """
+    conditions = [
+        Event.is_visible.is_(True),
+        Event.recurrent.is_(None),
+        Event.ap_user_ap_id.is_(None),
+        Event.start_datetime >= now - FEED_LOOKBACK_SECONDS,
+        true() if q.show_recurrent else Event.parent_id.is_(None),
+    ]
+    if q.tags:
+        conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(q.tags))))
+    if q.places:
+        conditions.append(Event.place_id.in_(q.places))
+    stmt = _from_events(EVENT_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id)
+    if q.limit:
+        stmt = stmt.limit(q.limit)
+    return _export_rows(db, db.execute(stmt).mappings().all())
+
+
+def feed_events_of(
+    db: Session, *, now: int, tags: Sequence[str] = (), place_id: int | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Tag and place feeds: upcoming and ongoing events, occurrences and multidate included."""
+    conditions = [
+        Event.is_visible.is_(True),
+        Event.recurrent.is_(None),
+        Event.ap_user_ap_id.is_(None),
+        or_(Event.start_datetime >= now, Event.end_datetime >= now),
+        Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(tags))) if tags else true(),
+        Event.place_id == place_id if place_id is not None else true(),
+    ]
+    stmt = _from_events(EVENT_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id)
+    if limit:
+        stmt = stmt.limit(limit)
+    return _export_rows(db, db.execute(stmt).mappings().all())
+
+
+def _export_rows(db: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Events for the feed renderers; `export_to_wire` turns one into Gancio's E-export JSON."""
+    tags = tags_of(db, [row["id"] for row in rows])
+    return [feed_event(row, tags[row["id"]]) for row in rows]
+
+
+def feed_event(row: Any, tags: list[str]) -> dict[str, Any]:
+    """E-export keys, with tags as strings, the place with coordinates, `updatedAt` as a datetime and
+    `plain_description`: what `feeds.render_rss` and `feeds.render_ics` read."""
+    event = event_to_wire(row, tags, Shape.EXPORT)
+    event["tags"] = list(tags)
+    event["place"] = place_to_wire(row)
+    event["updatedAt"] = row["updated_at"]
+    event["plain_description"] = html_to_text(row["description"])
+    return event
+
+
+def export_to_wire(event: dict[str, Any]) -> dict[str, Any]:
+    """E-export (§2.3.9) from a feed event: tags as `{tag}` objects, place as `{name, id, address}`."""
+    wire = {key: value for key, value in event.items() if key != "plain_description"}
+    wire["tags"] = [{"tag": tag} for tag in event["tags"]]
+    place = event["place"]
+    wire["place"] = (
+        None if place is None else {"name": place["name"], "id": place["id"], "address": place["address"]}
+    )
+    wire["updatedAt"] = iso(event["updatedAt"])
+    return wire
+
+
+def check_feeds_place(db: Session, name_or_id: str) -> dict[str, Any]:
+    return place_row_to_wire(find_place(db, name_or_id))
+
+
+def instance_timezone(db: Session) -> str:
+    return get_setting(db, "instance_timezone") or "Europe/Rome"

@@ -1,0 +1,122 @@
+"""Reading event bodies the way Gancio clients send them (gancio-api.md §0.3, §2.3).
+
+`POST` and `PUT /api/event` take JSON, url-encoded forms or multipart. Lists arrive as a JSON array,
+as `tags[]` (multipart, as the web client sends), or as a repeated `tags` key (forms). The result is a
+plain dict of field values, where an absent field is absent: update rules depend on absence (§5.3).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from piazza.errors import Invalid
+
+LIST_FIELDS = ("tags", "online_locations")
+MAX_FORM_FIELDS = 200
+MAX_FORM_FILES = 2
+MAX_FIELD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    filename: str
+
+
+async def read_event_body(request: Request) -> tuple[dict[str, Any], Upload | None]:
+    """The body's fields and the uploaded `image` file, if any. Raises Invalid for a malformed body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        raw = await request.body()
+        if not raw.strip():
+            return {}, None
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise Invalid("Bad Request") from None
+        if not isinstance(data, dict):
+            raise Invalid("Bad Request")
+        return data, None
+    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        from starlette.formparsers import MultiPartException  # noqa: PLC0415
+
+        try:
+            form = await request.form(
+                max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
+            )
+        except (MultiPartException, UnicodeDecodeError, ValueError) as exc:
+            raise Invalid(f"Bad Request: {exc}") from None
+        fields: dict[str, Any] = {}
+        upload: Upload | None = None
+        for key in dict.fromkeys(form.keys()):
+            name = key[:-2] if key.endswith("[]") else key
+            values = form.getlist(key)
+            if name == "image":
+                for value in values:
+                    if isinstance(value, UploadFile):
+                        data = await value.read()
+                        # A file part without content is the "dummy file" some clients always send.
+                        if data:
+                            upload = Upload(data=data, filename=value.filename or "")
+                    else:
+                        fields["image"] = value
+                continue
+            texts = [v for v in values if isinstance(v, str)]
+            if name in LIST_FIELDS:
+                # A form cannot tell a one-element list from a scalar, so every form value is a list.
+                fields.setdefault(name, []).extend(texts)
+            elif texts:
+                fields[name] = texts[-1]
+        return fields, upload
+    if await request.body():
+        raise Invalid("Bad Request: send JSON, a url-encoded form or multipart")
+    return {}, None
+
+
+def parse_number(value: Any) -> float | None:
+    """JavaScript's Number(value) where it is sane: a finite number or None (for NaN and the like)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def parse_id(value: Any) -> int | None:
+    """A positive integer id from a number or a numeric string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+        return number if 0 < number < 2**63 else None
+    if isinstance(value, float) and value.is_integer() and value > 0:
+        return int(value)
+    return None
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "on", "yes")
+    return bool(value)
+
+
+def is_truthy(value: Any) -> bool:
+    """JavaScript truthiness, which Gancio's checks use (`''`, 0, null and false are falsy)."""
+    return bool(value) if not isinstance(value, list | dict) else True

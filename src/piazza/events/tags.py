@@ -1,0 +1,151 @@
+"""Tags: normalization on write (gancio-api.md §5.5) and the admin operations (§2.6).
+
+Tags are stored verbatim (a leading `_`, punctuation and any script included; sync tools key on
+them) and matched case-insensitively through `Tag.folded` (str.casefold), so `Musik` and `MUSIK` are
+one tag whose stored spelling wins, in every script rather than ASCII only as SQLite's LOWER would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from piazza.errors import Invalid, NotFound
+from piazza.events.models import Event, EventTag, Tag
+
+MAX_TAG_LENGTH = 255
+MAX_TAGS = 100
+TAGS_MUST_BE_ARRAY = "tags field must be an array"
+
+
+def validate_tag_list(value: Any) -> list[str]:
+    """The trimmed, non-empty tag strings of a `tags` field. Raises Invalid (Gancio's message)."""
+    if not isinstance(value, list):
+        raise Invalid(TAGS_MUST_BE_ARRAY, field="tags")
+    if len(value) > MAX_TAGS:
+        raise Invalid(f"at most {MAX_TAGS} tags", field="tags")
+    tags = []
+    for item in value:
+        if not isinstance(item, str):
+            raise Invalid("tags must be strings", field="tags")
+        item = item.strip()
+        if len(item) > MAX_TAG_LENGTH:
+            raise Invalid(f"tags are at most {MAX_TAG_LENGTH} characters", field="tags")
+        if item:
+            tags.append(item)
+    return tags
+
+
+def normalize_tags(db: Session, wanted: list[str]) -> list[str]:
+    """Existing tags (stored spelling, in creation order) then new ones (first spelling, input order).
+
+    Creates the missing Tag rows. `wanted` comes from validate_tag_list.
+    """
+    folded = {tag.casefold() for tag in wanted}
+    if not folded:
+        return []
+    rows = db.execute(
+        select(Tag.tag, Tag.folded).where(Tag.folded.in_(folded)).order_by(Tag.created_at, Tag.tag)
+    ).all()
+    existing: dict[str, str] = {}
+    exact = set(wanted)
+    for tag, key in rows:
+        # When a database holds two spellings of one tag (imports), an exact match wins.
+        if key not in existing or tag in exact:
+            existing[key] = tag
+    result = [tag for tag, key in rows if existing.get(key) == tag]
+    created: dict[str, str] = {}
+    for tag in wanted:
+        key = tag.casefold()
+        if key not in existing and key not in created:
+            created[key] = tag
+    for tag in created.values():
+        db.add(Tag(tag=tag, folded=tag.casefold()))
+    if created:
+        db.flush()
+    return result + list(created.values())
+
+
+def set_event_tags(db: Session, event_id: int, tags: list[str]) -> None:
+    db.execute(delete(EventTag).where(EventTag.event_id == event_id))
+    for tag in tags:
+        db.add(EventTag(event_id=event_id, tag=tag))
+    db.flush()
+
+
+def tags_of(db: Session, event_ids: list[int]) -> dict[int, list[str]]:
+    """Tags per event id, in one query."""
+    result: dict[int, list[str]] = {event_id: [] for event_id in event_ids}
+    if not event_ids:
+        return result
+    rows = db.execute(
+        select(EventTag.event_id, EventTag.tag)
+        .where(EventTag.event_id.in_(event_ids))
+        .order_by(EventTag.event_id, EventTag.created_at, EventTag.tag)
+    )
+    for event_id, tag in rows:
+        result[event_id].append(tag)
+    return result
+
+
+def _visible_usage():  # type: ignore[no-untyped-def]
+    """Tags with their number of visible events, most used first."""
+    count = func.count(EventTag.event_id).label("count")
+    return (
+        select(EventTag.tag, count)
+        .join(Event, Event.id == EventTag.event_id)
+        .where(Event.is_visible.is_(True))
+        .group_by(EventTag.tag)
+        .order_by(count.desc(), EventTag.tag)
+    )
+
+
+def search_tags(db: Session, search: str | None, limit: int = 10) -> list[str]:
+    """`GET /api/tag?search=`: at most 10 used tags containing `search`, most used first."""
+    query = _visible_usage().limit(limit)
+    if search:
+        query = query.where(func.lower(EventTag.tag).contains(search.lower(), autoescape=True))
+    return [row.tag for row in db.execute(query)]
+
+
+def list_tags_with_counts(db: Session) -> list[dict[str, Any]]:
+    """`GET /api/tags` (admin): `[{tag, count}]` over visible events."""
+    return [{"tag": row.tag, "count": row.count} for row in db.execute(_visible_usage())]
+
+
+def check_tag_exists(db: Session, tag: str) -> bool:
+    return db.scalar(select(Tag.tag).where(Tag.tag == tag)) is not None
+
+
+def delete_tag(db: Session, tag: str) -> None:
+    """Raises NotFound."""
+    if db.execute(delete(Tag).where(Tag.tag == tag)).rowcount == 0:
+        raise NotFound()
+
+
+def rename_tag(db: Session, tag: Any, new_tag: Any) -> None:
+    """`PUT /api/tag`: rename, or merge into `new_tag` when it exists. Raises Invalid, NotFound."""
+    if not isinstance(tag, str) or not isinstance(new_tag, str) or not new_tag.strip():
+        raise Invalid("tag and newTag required")
+    new_tag = new_tag.strip()
+    if len(new_tag) > MAX_TAG_LENGTH:
+        raise Invalid(f"tags are at most {MAX_TAG_LENGTH} characters", field="newTag")
+    if db.get(Tag, tag) is None:
+        raise NotFound()
+    if tag == new_tag:
+        return
+    if db.get(Tag, new_tag) is None:
+        db.add(Tag(tag=new_tag, folded=new_tag.casefold()))
+        db.flush()
+    # Move the links (skipping events that already carry the target), then drop the old tag.
+    already = select(EventTag.event_id).where(EventTag.tag == new_tag)
+    db.execute(
+        update(EventTag)
+        .where(EventTag.tag == tag, EventTag.event_id.not_in(already))
+        .values(tag=new_tag)
+        .execution_options(synchronize_session=False)
+    )
+    db.execute(delete(Tag).where(Tag.tag == tag))
+    db.flush()
