@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from piazza.errors import Invalid, NotFound
 from piazza.events.models import Event, EventTag, Place, Tag
-from piazza.events.sanitize import html_to_text
-from piazza.events.wire import EVENT_COLUMNS, PLACE_COLUMNS, Shape, event_to_wire, iso, place_to_wire
+from piazza.events.queries import feed_event
+from piazza.events.tags import tags_of
+from piazza.events.wire import EVENT_COLUMNS, PLACE_COLUMNS, iso, place_to_wire
 from piazza.instance.models import Collection, Filter, Setting
 from piazza.instance.settings import DEFAULTS
 
@@ -344,7 +345,10 @@ def collection_condition(filters: Sequence[Mapping[str, Any]]) -> ColumnElement[
 
 def _settings(db: Session, keys: Sequence[str]) -> dict[str, Any]:
     values = {key: DEFAULTS.get(key) for key in keys}
-    values.update(db.execute(select(Setting.key, Setting.value).where(Setting.key.in_(keys))).tuples())
+    values.update(
+        (key, value)
+        for key, value in db.execute(select(Setting.key, Setting.value).where(Setting.key.in_(keys)))
+    )
     return values
 
 
@@ -401,19 +405,6 @@ def collection_statement(
     return stmt.limit(q.max) if q.max else stmt
 
 
-def _tags_of(db: Session, event_ids: list[int]) -> dict[int, list[str]]:
-    result: dict[int, list[str]] = {event_id: [] for event_id in event_ids}
-    if event_ids:
-        rows = db.execute(
-            select(EventTag.event_id, EventTag.tag)
-            .where(EventTag.event_id.in_(event_ids))
-            .order_by(EventTag.event_id, EventTag.created_at, EventTag.tag)
-        )
-        for event_id, tag in rows:
-            result[event_id].append(tag)
-    return result
-
-
 def _collection_rows(
     db: Session, name: str, q: CollectionQuery, columns: Sequence[Any]
 ) -> tuple[list[Any], dict[int, list[str]]] | None:
@@ -429,7 +420,7 @@ def _collection_rows(
     if stmt is None:
         return [], {}
     rows = db.execute(stmt).mappings().all()
-    return list(rows), _tags_of(db, [row["id"] for row in rows])
+    return list(rows), tags_of(db, [row["id"] for row in rows])
 
 
 COLLECTION_COLUMNS = (
@@ -506,22 +497,9 @@ def get_collection_events(db: Session, name: str, q: CollectionQuery) -> list[di
 
 
 def collection_feed_events(db: Session, name: str, q: CollectionQuery) -> list[dict[str, Any]]:
-    """A collection's events for `feeds.render_rss`/`render_ics`. Raises NotFound for an unknown name.
-
-    Each is E-export with tags as strings, the place with coordinates, `updatedAt` as a datetime and
-    `plain_description`: the shape of `events.queries.feed_event`, rebuilt here from the same wire
-    helpers until that module is on this branch.
-    """
+    """A collection's events for `feeds.render_rss`/`render_ics`. Raises NotFound for an unknown name."""
     found = _collection_rows(db, name, q, EVENT_COLUMNS)
     if found is None:
         raise NotFound("Collection not found")
     rows, tags = found
-    events = []
-    for row in rows:
-        event = event_to_wire(row, tags[row["id"]], Shape.EXPORT)
-        event["tags"] = list(tags[row["id"]])
-        event["place"] = place_to_wire(row)
-        event["updatedAt"] = row["updated_at"]
-        event["plain_description"] = html_to_text(row["description"])
-        events.append(event)
-    return events
+    return [feed_event(row, tags[row["id"]]) for row in rows]
