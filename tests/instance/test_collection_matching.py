@@ -241,3 +241,12 @@ def test_collection_events_service_honours_end_for_the_home_page(db, agenda):
         found = collections_service.collection_events(s, "jazz", start_at=NOW, end=NOW + 3 * DAY + 1, max=5)
         assert [e["title"] for e in found] == ["jazz-hall", "jazz-park"]
         assert collections_service.collection_events(s, "unknown", start_at=NOW) == []
+
+
+def test_malformed_filter_rows_from_an_import_are_ignored_not_fatal(client, db, agenda):
+    make_collection(
+        db,
+        "imported",
+        {"tags": None, "places": [None, {"name": "no id"}, {"id": agenda["park"]}], "actors": ["x", 3]},
+    )
+    assert names(client, "imported") == ["jazz-park", "plain-park"]

@@ -315,14 +315,19 @@ def _actors_condition(actors: Sequence[Mapping[str, Any]]) -> ColumnElement[bool
 
 def filter_condition(item: Mapping[str, Any]) -> ColumnElement[bool] | None:
     """The AND of a filter's non-empty parts, never NULL; None for a filter without criteria."""
+    # Rows imported from Gancio may hold nulls or odd items; only well-formed ones count.
     parts: list[ColumnElement[bool]] = []
-    if item.get("tags"):
-        parts.append(_tags_condition(item["tags"]))
-    place_ids = sorted({p["id"] for p in item.get("places") or [] if isinstance(p, dict) and p.get("id")})
+    tags = [tag for tag in item.get("tags") or [] if isinstance(tag, str) and tag]
+    if tags:
+        parts.append(_tags_condition(tags))
+    place_ids = sorted(
+        {p["id"] for p in item.get("places") or [] if isinstance(p, dict) and isinstance(p.get("id"), int)}
+    )
     if place_ids:
         parts.append(and_(Event.place_id.is_not(None), Event.place_id.in_(place_ids)))
-    if item.get("actors"):
-        parts.append(_actors_condition(item["actors"]))
+    actors = [a for a in item.get("actors") or [] if isinstance(a, dict) and "ap_id" in a]
+    if actors:
+        parts.append(_actors_condition(actors))
     return and_(*parts) if parts else None
 
 
