@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -134,7 +135,7 @@ async def collection_feed(fmt: str, name: str, request: Request) -> Response:
         return PlainTextResponse(BAD_FORMAT, status_code=404, headers=CORS)
     q = service.parse_collection_query(request.query_params)
     if fmt in ("rss", "feed") and (q.max is None or q.max > RSS_LIMIT):
-        q = service.CollectionQuery(q.start_at, q.end, RSS_LIMIT, q.reverse, q.older, q.show_recurrent)
+        q = replace(q, max=RSS_LIMIT)
     base_url = request.app.state.config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:

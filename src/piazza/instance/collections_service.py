@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from piazza.errors import Invalid, NotFound
@@ -86,13 +87,15 @@ def validate_name(value: Any) -> str:
 def create_collection(db: Session, name: Any) -> dict[str, Any]:
     """A new pinned collection at the end of the order. Raises Invalid (empty or duplicate name)."""
     name = validate_name(name)
-    if db.scalar(select(Collection.id).where(Collection.name == name)) is not None:
-        # Gancio answers 400 with the database error; the reason in words is kinder.
-        raise Invalid("a collection with this name already exists", field="name")
     last = db.scalar(select(func.max(Collection.sort_index))) or 0
     collection = Collection(name=name, is_actor=True, is_top=True, sort_index=last + 1)
-    db.add(collection)
-    db.flush()
+    try:
+        # The unique index decides, so two admins racing on PostgreSQL get a 400 too, not a 500.
+        with db.begin_nested():
+            db.add(collection)
+    except IntegrityError:
+        # Gancio answers 400 with the database error; the reason in words is kinder.
+        raise Invalid("a collection with this name already exists", field="name") from None
     return collection_to_wire(collection)
 
 

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from piazza.errors import Invalid, NotFound
+from piazza.errors import Conflict, Invalid, NotFound
 from piazza.events.sanitize import sanitize_description
 from piazza.events.slugs import slugify
 from piazza.instance.models import Page
@@ -19,6 +20,7 @@ from piazza.instance.models import Page
 MAX_TITLE_LENGTH = 255
 MAX_CONTENT_LENGTH = 200_000
 FALLBACK_SLUG = "page"
+SLUG_ATTEMPTS = 3
 
 
 def page_to_wire(page: Page) -> dict[str, Any]:
@@ -89,10 +91,16 @@ def create_page(db: Session, body: Mapping[str, Any]) -> dict[str, Any]:
     title = validate_title(body.get("title"))
     content = sanitize_content(body.get("content"), "content")
     visible = parse_visible(body["visible"]) if "visible" in body else True
-    page = Page(title=title, slug=_unique_slug(db, title), content=content, visible=visible)
-    db.add(page)
-    db.flush()
-    return page_to_wire(page)
+    for _attempt in range(SLUG_ATTEMPTS):
+        page = Page(title=title, slug=_unique_slug(db, title), content=content, visible=visible)
+        try:
+            # Another admin may take the same slug between our look-up and insert (PostgreSQL).
+            with db.begin_nested():
+                db.add(page)
+            return page_to_wire(page)
+        except IntegrityError:
+            continue
+    raise Conflict("could not choose a free slug, please retry")
 
 
 def get_page(db: Session, slug: str, *, include_hidden: bool) -> dict[str, Any]:
