@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ET
 
+import httpx
 import pytest
 
 from tests.factories import insert_event, make_collection, make_place
@@ -83,3 +84,15 @@ def test_ics_feed_parses_back(client, jazz):
     assert int(events[0].decoded("dtstart").timestamp()) == NOW + DAY
     assert str(events[0]["location"]).startswith("Hall")
     assert "friends" in str(events[0]["description"])
+
+
+def test_collection_over_real_http(live_server):
+
+    db = live_server.app.state.db
+    insert_event(db, "Jazz night", start=NOW + DAY, tags=("jazz",))
+    make_collection(db, "jazz", {"tags": ["jazz"]})
+    with httpx.Client(base_url=live_server.url) as http:
+        events = http.get("/feed/json/collection/jazz").json()
+        listed = http.get("/api/collections", params={"withFilters": "true"}).json()
+    assert [e["title"] for e in events] == ["Jazz night"]
+    assert listed[0]["filters"][0]["tags"] == ["jazz"]
