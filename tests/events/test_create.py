@@ -108,7 +108,6 @@ def test_multipart_without_any_file_part(client, token):
 
 
 def test_recurrent_as_json_string_or_object_is_accepted(client, token):
-    pytest.importorskip("piazza.events.recurrence")
     as_string = client.post(
         "/api/event", json=valid(recurrent=json.dumps({"frequency": "1w"})), headers=bearer(token)
     )

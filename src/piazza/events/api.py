@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from piazza.config import Config
 from piazza.db import Database
 from piazza.errors import Forbidden, Invalid, NotFound
-from piazza.events import occurrences, queries, service
+from piazza.events import feeds, occurrences, queries, service
 from piazza.events.images import (
     THUMB_FOLDER,
     ProcessedImage,
@@ -206,9 +206,7 @@ async def event_detail(slug_or_id: str, request: Request, caller: Caller = Depen
 
     detail, feed_event, settings = await _db(request).read(load)
     if suffix == "ics":
-        from piazza.events.feeds import render_ics  # noqa: PLC0415
-
-        body = render_ics([feed_event], settings=settings, alarm=True)
+        body = feeds.render_ics([feed_event], settings=settings, alarm=True)
         return Response(body, media_type="text/calendar; charset=utf-8", headers=CORS)
     return JSONResponse(detail, headers=CORS)
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from piazza.errors import NotFound
-from piazza.events import queries
+from piazza.events import feeds, queries
 from piazza.events.api import CORS
 from piazza.events.schemas import parse_id
 from piazza.events.tags import check_tag_exists
@@ -33,9 +33,7 @@ def _feed_response(
     events: list[dict[str, Any]], fmt: str, settings: dict[str, Any], *, title: str, path: str
 ) -> Response:
     if fmt in ("rss", "feed"):
-        from piazza.events.feeds import render_rss  # noqa: PLC0415
-
-        body = render_rss(
+        body = feeds.render_rss(
             events[: queries.RSS_LIMIT],
             settings=settings,
             title=title,
@@ -43,9 +41,7 @@ def _feed_response(
         )
         return Response(body, media_type=RSS_TYPE, headers=CORS)
     if fmt == "ics":
-        from piazza.events.feeds import render_ics  # noqa: PLC0415
-
-        return Response(render_ics(events, settings=settings), media_type=ICS_TYPE, headers=CORS)
+        return Response(feeds.render_ics(events, settings=settings), media_type=ICS_TYPE, headers=CORS)
     return JSONResponse([queries.export_to_wire(event) for event in events], headers=CORS)
 
 

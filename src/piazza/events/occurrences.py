@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from piazza.events import recurrence
 from piazza.events.models import Event
 from piazza.events.slugs import unique_slug
 from piazza.events.tags import set_event_tags, tags_of
@@ -26,15 +27,13 @@ GENERATOR_INTERVAL_SECONDS = 30 * 60
 
 def validate_rule(value: Any) -> dict[str, Any]:
     """The normalised rule of a `recurrent` value. Raises Invalid (recurrence.validate_rule)."""
-    from piazza.events.recurrence import validate_rule as validate  # noqa: PLC0415  (see module doc)
-
-    return validate(value)
+    return recurrence.validate_rule(value)
 
 
 def _next_occurrence(parent: Event, after: int, tz_name: str) -> tuple[int, int | None] | None:
-    from piazza.events.recurrence import next_occurrence  # noqa: PLC0415
-
-    return next_occurrence(parent.start_datetime, parent.end_datetime, parent.recurrent, after, tz_name)
+    return recurrence.next_occurrence(
+        parent.start_datetime, parent.end_datetime, parent.recurrent, after, tz_name
+    )
 
 
 def generate_for_parent(db: Session, parent: Event, *, now: int) -> Event | None:

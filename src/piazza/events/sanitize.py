@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from html import escape
+from html import escape, unescape
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -50,8 +50,15 @@ def remove_tracking_parameters(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
-def _strip_tracking_in_text(text: str) -> str:
-    return _URL_IN_TEXT.sub(lambda m: remove_tracking_parameters(m.group(0)), text)
+def _strip_tracking_in_text(html: str) -> str:
+    """Tracking parameters out of URLs written in the (escaped) HTML text, as in link texts."""
+
+    def clean(match: re.Match[str]) -> str:
+        url = unescape(match.group(0))
+        cleaned = remove_tracking_parameters(url)
+        return match.group(0) if cleaned == url else escape(cleaned, quote=False)
+
+    return _URL_IN_TEXT.sub(clean, html)
 
 
 def linkify(html: str) -> str:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from piazza.errors import Invalid
+from piazza.events.images import MAX_IMAGE_BYTES, ImageTooLarge
 
 LIST_FIELDS = ("tags", "online_locations")
 MAX_FORM_FIELDS = 200
@@ -44,35 +46,38 @@ async def read_event_body(request: Request) -> tuple[dict[str, Any], Upload | No
             raise Invalid("Bad Request")
         return data, None
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        from starlette.formparsers import MultiPartException  # noqa: PLC0415
-
         try:
             form = await request.form(
                 max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
             )
         except (MultiPartException, UnicodeDecodeError, ValueError) as exc:
             raise Invalid(f"Bad Request: {exc}") from None
-        fields: dict[str, Any] = {}
-        upload: Upload | None = None
-        for key in dict.fromkeys(form.keys()):
-            name = key[:-2] if key.endswith("[]") else key
-            values = form.getlist(key)
-            if name == "image":
-                for value in values:
-                    if isinstance(value, UploadFile):
-                        data = await value.read()
-                        # A file part without content is the "dummy file" some clients always send.
-                        if data:
-                            upload = Upload(data=data, filename=value.filename or "")
-                    else:
-                        fields["image"] = value
-                continue
-            texts = [v for v in values if isinstance(v, str)]
-            if name in LIST_FIELDS:
-                # A form cannot tell a one-element list from a scalar, so every form value is a list.
-                fields.setdefault(name, []).extend(texts)
-            elif texts:
-                fields[name] = texts[-1]
+        try:
+            fields: dict[str, Any] = {}
+            upload: Upload | None = None
+            for key in dict.fromkeys(form.keys()):
+                name = key[:-2] if key.endswith("[]") else key
+                values = form.getlist(key)
+                if name == "image":
+                    for value in values:
+                        if isinstance(value, UploadFile):
+                            if value.size is not None and value.size > MAX_IMAGE_BYTES:
+                                raise ImageTooLarge()
+                            data = await value.read()
+                            # A file part without content is the "dummy file" some clients always send.
+                            if data:
+                                upload = Upload(data=data, filename=value.filename or "")
+                        else:
+                            fields["image"] = value
+                    continue
+                texts = [v for v in values if isinstance(v, str)]
+                if name in LIST_FIELDS:
+                    # A form cannot tell a one-element list from a scalar, so every form value is a list.
+                    fields.setdefault(name, []).extend(texts)
+                elif texts:
+                    fields[name] = texts[-1]
+        finally:
+            await form.close()
         return fields, upload
     if await request.body():
         raise Invalid("Bad Request: send JSON, a url-encoded form or multipart")
