@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from piazza.errors import NotFound
+from piazza.events import feeds
 from piazza.instance import collections_service as service
 from piazza.instance.bodies import parse_path_id, path_id_or_404, read_body
 from piazza.instance.settings import get_settings
@@ -146,16 +147,14 @@ async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     events, settings = await request.app.state.db.read(load)
     if fmt == "json":
         return JSONResponse(events, headers=CORS)
+    title = f"{settings['title']} - Collection @{name}"
     if fmt == "ics":
-        from piazza.events.feeds import render_ics  # noqa: PLC0415  (on the feeds branch)
-
-        return Response(render_ics(events, settings=settings), media_type=ICS_TYPE, headers=CORS)
-    from piazza.events.feeds import render_rss  # noqa: PLC0415
-
-    body = render_rss(
+        body = feeds.render_ics(events, settings=settings, calendar_name=title)
+        return Response(body, media_type=ICS_TYPE, headers=CORS)
+    body = feeds.render_rss(
         events,
         settings=settings,
-        title=f"{settings['title']} - Collection @{name}",
+        title=title,
         self_url=f"{settings['baseurl']}/feed/rss/collection/{quote(name, safe='')}",
     )
     return Response(body, media_type=RSS_TYPE, headers=CORS)
