@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import event as sa_event
 
-from piazza.instance import collections_service
+from piazza.instance import collection_events
 from piazza.instance.settings import set_setting
 from tests.factories import insert_event, make_collection, make_place
 
@@ -217,7 +217,7 @@ def test_collection_query_is_one_statement_plus_fixed_lookups(db, agenda):
     def run() -> int:
         statements.clear()
         with db.session(write=False) as s:
-            found = collections_service.collection_events(s, "jazz", start_at=NOW)
+            found = collection_events.collection_events(s, "jazz", start_at=NOW)
         return len(found)
 
     sa_event.listen(db.read_engine, "before_cursor_execute", record)
@@ -238,9 +238,9 @@ def test_collection_query_is_one_statement_plus_fixed_lookups(db, agenda):
 def test_collection_events_service_honours_end_for_the_home_page(db, agenda):
     make_collection(db, "jazz", {"tags": ["jazz"]})
     with db.session(write=False) as s:
-        found = collections_service.collection_events(s, "jazz", start_at=NOW, end=NOW + 3 * DAY + 1, max=5)
+        found = collection_events.collection_events(s, "jazz", start_at=NOW, end=NOW + 3 * DAY + 1, max=5)
         assert [e["title"] for e in found] == ["jazz-hall", "jazz-park"]
-        assert collections_service.collection_events(s, "unknown", start_at=NOW) == []
+        assert collection_events.collection_events(s, "unknown", start_at=NOW) == []
 
 
 def test_malformed_filter_rows_from_an_import_are_ignored_not_fatal(client, db, agenda):

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from piazza.errors import NotFound
 from piazza.events import feeds
+from piazza.instance import collection_events as selection
 from piazza.instance import collections_service as service
 from piazza.instance.bodies import parse_path_id, path_id_or_404, read_body
 from piazza.instance.settings import get_settings
@@ -42,12 +43,12 @@ async def list_collections(request: Request) -> JSONResponse:
 
 
 @router.get("/api/collections/{name}")
-async def collection_events(name: str, request: Request) -> JSONResponse:
-    q = service.parse_collection_query(request.query_params)
+async def events_of_collection(name: str, request: Request) -> JSONResponse:
+    q = selection.parse_collection_query(request.query_params)
 
     def load(db: Session) -> list[dict[str, Any]]:
         try:
-            return service.get_collection_events(db, name, q)
+            return selection.get_collection_events(db, name, q)
         except NotFound:
             return []  # Gancio: an unknown collection is an empty one
 
@@ -134,15 +135,15 @@ async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     if fmt not in ("rss", "feed", "ics", "json"):
         # Gancio sends this text with 200 by accident (§5.11); the status it meant is 404.
         return PlainTextResponse(BAD_FORMAT, status_code=404, headers=CORS)
-    q = service.parse_collection_query(request.query_params)
+    q = selection.parse_collection_query(request.query_params)
     if fmt in ("rss", "feed") and (q.max is None or q.max > RSS_LIMIT):
         q = replace(q, max=RSS_LIMIT)
     base_url = request.app.state.config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         if fmt == "json":
-            return service.get_collection_events(db, name, q), {}
-        return service.collection_feed_events(db, name, q), get_settings(db, base_url)
+            return selection.get_collection_events(db, name, q), {}
+        return selection.collection_feed_events(db, name, q), get_settings(db, base_url)
 
     events, settings = await request.app.state.db.read(load)
     if fmt == "json":
