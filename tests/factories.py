@@ -191,3 +191,72 @@ def make_event(
             s.get(Event, event["id"]).is_visible = visible
             event["is_visible"] = visible
     return event
+
+
+def make_place(db: Database, name: str = "The Square", address: str = "1 Main Street") -> int:
+    """Insert a place row and return its id."""
+    from piazza.events.models import Place
+
+    with db.session() as s:
+        place = Place(name=name, address=address)
+        s.add(place)
+        s.flush()
+        return place.id
+
+
+def insert_event(
+    db: Database,
+    title: str = "An event",
+    *,
+    start: int,
+    end: int | None = None,
+    place_id: int | None = None,
+    tags: tuple[str, ...] = (),
+    **columns: object,
+) -> int:
+    """Insert an event row as it is (no service rules), with its tags; return its id.
+
+    For reads that need rows the service would not make: occurrences, parents, federated events.
+    """
+    from sqlalchemy import select
+
+    from piazza.events.models import Event, EventTag, Tag
+
+    values: dict[str, object] = {"is_visible": True, "media": [], "online_locations": []} | columns
+    with db.session() as s:
+        event = Event(title=title, start_datetime=start, end_datetime=end, place_id=place_id, **values)
+        s.add(event)
+        s.flush()
+        for tag in tags:
+            if s.scalar(select(Tag.tag).where(Tag.tag == tag)) is None:
+                s.add(Tag(tag=tag, folded=tag.casefold()))
+                s.flush()
+            s.add(EventTag(event_id=event.id, tag=tag))
+        return event.id
+
+
+def make_collection(
+    db: Database, name: str, *filters: dict[str, object], pinned: bool = True, sort_index: int | None = None
+) -> int:
+    """A collection with filters given as `{"tags": [...], "places": [{"id": 1}], "negate": True}`."""
+    from sqlalchemy import func, select
+
+    from piazza.instance.models import Collection, Filter
+
+    with db.session() as s:
+        if sort_index is None:
+            sort_index = (s.scalar(select(func.max(Collection.sort_index))) or 0) + 1
+        collection = Collection(name=name, is_actor=True, is_top=pinned, sort_index=sort_index)
+        s.add(collection)
+        s.flush()
+        for item in filters:
+            s.add(
+                Filter(
+                    collection_id=collection.id,
+                    tags=item.get("tags", []),
+                    places=item.get("places", []),
+                    actors=item.get("actors", []),
+                    negate=item.get("negate", False),
+                )
+            )
+        return collection.id

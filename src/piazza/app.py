@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from piazza import accounts, events, instance
+from piazza import accounts, events, instance, moderation
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.errors import PiazzaError, TooManyRequests
@@ -57,6 +57,7 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(web_router)
     app.include_router(instance.router)
     app.include_router(events.router)
+    app.include_router(moderation.router)
     _add_error_handlers(app)
     app.add_middleware(
         SessionMiddleware,

@@ -5,6 +5,7 @@ from piazza.events import models as events_models
 from piazza.instance import models as instance_models
 from piazza.limits import models as limits_models
 from piazza.mail import models as mail_models
+from piazza.moderation import models as moderation_models
 from piazza.oauth import models as oauth_models
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "instance_models",
     "limits_models",
     "mail_models",
+    "moderation_models",
     "oauth_models",
 ]

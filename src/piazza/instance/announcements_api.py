@@ -1,0 +1,62 @@
+"""Announcement routes (gancio-api.md §2.8)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, PlainTextResponse
+
+from piazza.errors import NotFound
+from piazza.instance import announcements_service as service
+from piazza.instance.bodies import path_id_or_404, read_body
+from piazza.oauth.bearer import Caller, get_caller, require
+from piazza.oauth.scopes import Permission
+
+router = APIRouter(tags=["announcements"])
+
+
+@router.get("/api/announcements")
+async def list_announcements(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    return JSONResponse(await request.app.state.db.read(service.list_announcements))
+
+
+@router.post("/api/announcements")
+async def create_announcement(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    body = await read_body(request)
+    return JSONResponse(await request.app.state.db.write(service.create_announcement, body))
+
+
+@router.get("/api/announcements/{announcement_id}")
+async def get_announcement(
+    announcement_id: str, request: Request, caller: Caller = Depends(get_caller)
+) -> JSONResponse:
+    is_admin = caller.may(Permission.ADMIN)
+    try:
+        found = path_id_or_404(announcement_id)
+    except NotFound:
+        if is_admin:
+            return JSONResponse(None)
+        raise
+    return JSONResponse(await request.app.state.db.read(service.get_announcement, found, is_admin=is_admin))
+
+
+@router.put("/api/announcements/{announcement_id}")
+async def update_announcement(
+    announcement_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    body = await read_body(request)
+    updated = await request.app.state.db.write(
+        service.update_announcement, path_id_or_404(announcement_id), body
+    )
+    return JSONResponse(updated)
+
+
+@router.delete("/api/announcements/{announcement_id}")
+async def delete_announcement(
+    announcement_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    await request.app.state.db.write(service.delete_announcement, path_id_or_404(announcement_id))
+    return PlainTextResponse("OK")

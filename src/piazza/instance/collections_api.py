@@ -1,0 +1,161 @@
+"""Collection and filter routes (gancio-api.md §2.7) and the collection feeds (§5.11)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from piazza.errors import NotFound
+from piazza.events import feeds
+from piazza.instance import collection_events as selection
+from piazza.instance import collections_service as service
+from piazza.instance.bodies import parse_path_id, path_id_or_404, read_body
+from piazza.instance.settings import get_settings
+from piazza.oauth.bearer import Caller, require
+from piazza.oauth.scopes import Permission
+
+router = APIRouter(tags=["collections"])
+
+# Gancio sends `Access-Control-Allow-Origin: *` on the collection events and the feeds (§0.6).
+CORS = {"Access-Control-Allow-Origin": "*"}
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+ICS_TYPE = "text/calendar; charset=utf-8"
+RSS_LIMIT = 20  # as the other RSS feeds (§5.11)
+BAD_FORMAT = "Please specify a valid format: rss, feed, ics or json"
+
+
+@router.get("/api/collections")
+async def list_collections(request: Request) -> JSONResponse:
+    params = request.query_params
+    # `withFilters` counts only as the string "true"; `pin` applies only when `withFilters` is absent,
+    # so `withFilters=false&pin=1` lists every collection without filters, as Gancio does (§2.7).
+    with_filters = params.get("withFilters", "").strip().lower() == "true"
+    pinned_only = "withFilters" not in params and bool(params.get("pin"))
+    collections = await request.app.state.db.read(
+        service.list_collections, with_filters=with_filters, pinned_only=pinned_only
+    )
+    return JSONResponse(collections)
+
+
+@router.get("/api/collections/{name}")
+async def events_of_collection(name: str, request: Request) -> JSONResponse:
+    q = selection.parse_collection_query(request.query_params)
+
+    def load(db: Session) -> list[dict[str, Any]]:
+        try:
+            return selection.get_collection_events(db, name, q)
+        except NotFound:
+            return []  # Gancio: an unknown collection is an empty one
+
+    return JSONResponse(await request.app.state.db.read(load), headers=CORS)
+
+
+@router.post("/api/collections")
+async def create_collection(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    body = await read_body(request)
+    return JSONResponse(await request.app.state.db.write(service.create_collection, body.get("name")))
+
+
+@router.delete("/api/collection/{collection_id}")
+async def delete_collection(
+    collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    await request.app.state.db.write(service.delete_collection, path_id_or_404(collection_id))
+    return PlainTextResponse("OK")
+
+
+@router.put("/api/collection/toggle/{collection_id}")
+async def toggle_collection(
+    collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    previous = await request.app.state.db.write(service.toggle_collection, path_id_or_404(collection_id))
+    return JSONResponse(previous)
+
+
+@router.put("/api/collection/moveup/{sort_index}")
+async def move_collection_up(
+    sort_index: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    try:
+        index = int(sort_index.strip())
+    except ValueError:
+        raise NotFound() from None
+    if abs(index) >= 2**31:
+        raise NotFound()
+    await request.app.state.db.write(service.move_collection_up, index)
+    return PlainTextResponse("OK")
+
+
+@router.get("/api/filter/{collection_id}")
+async def list_filters(
+    collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    found = parse_path_id(collection_id)
+    if found is None:
+        return JSONResponse([])
+    return JSONResponse(await request.app.state.db.read(service.list_filters, found))
+
+
+@router.post("/api/filter")
+async def create_filter(
+    request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    body = await read_body(request)
+    return JSONResponse(await request.app.state.db.write(service.create_filter, body))
+
+
+@router.put("/api/filter/{filter_id}")
+async def update_filter(
+    filter_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    body = await read_body(request)
+    return JSONResponse(
+        await request.app.state.db.write(service.update_filter, path_id_or_404(filter_id), body)
+    )
+
+
+@router.delete("/api/filter/{filter_id}")
+async def delete_filter(
+    filter_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    await request.app.state.db.write(service.delete_filter, path_id_or_404(filter_id))
+    return PlainTextResponse("OK")
+
+
+@router.get("/feed/{fmt}/collection/{name}")
+async def collection_feed(fmt: str, name: str, request: Request) -> Response:
+    """RSS, ICS or JSON (E-collection, what the embeddable widget reads) of a collection's events."""
+    if fmt not in ("rss", "feed", "ics", "json"):
+        # Gancio sends this text with 200 by accident (§5.11); the status it meant is 404.
+        return PlainTextResponse(BAD_FORMAT, status_code=404, headers=CORS)
+    q = selection.parse_collection_query(request.query_params)
+    if fmt in ("rss", "feed") and (q.max is None or q.max > RSS_LIMIT):
+        q = replace(q, max=RSS_LIMIT)
+    base_url = request.app.state.config.base_url
+
+    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        if fmt == "json":
+            return selection.get_collection_events(db, name, q), {}
+        return selection.collection_feed_events(db, name, q), get_settings(db, base_url)
+
+    events, settings = await request.app.state.db.read(load)
+    if fmt == "json":
+        return JSONResponse(events, headers=CORS)
+    title = f"{settings['title']} - Collection @{name}"
+    if fmt == "ics":
+        body = feeds.render_ics(events, settings=settings, calendar_name=title)
+        return Response(body, media_type=ICS_TYPE, headers=CORS)
+    body = feeds.render_rss(
+        events,
+        settings=settings,
+        title=title,
+        self_url=f"{settings['baseurl']}/feed/rss/collection/{quote(name, safe='')}",
+    )
+    return Response(body, media_type=RSS_TYPE, headers=CORS)

@@ -1,0 +1,49 @@
+"""Static page routes (the addendum of gancio-api.md). The web pages show them at /p/{slug}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, PlainTextResponse
+
+from piazza.instance import pages_service as service
+from piazza.instance.bodies import path_id_or_404, read_body
+from piazza.oauth.bearer import Caller, get_caller, require
+from piazza.oauth.scopes import Permission
+
+router = APIRouter(tags=["pages"])
+
+
+@router.get("/api/pages")
+async def list_pages(request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
+    pages = await request.app.state.db.read(service.list_pages, include_hidden=caller.may(Permission.ADMIN))
+    return JSONResponse(pages)
+
+
+@router.post("/api/pages")
+async def create_page(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> JSONResponse:
+    body = await read_body(request)
+    return JSONResponse(await request.app.state.db.write(service.create_page, body))
+
+
+@router.get("/api/pages/{slug}")
+async def get_page(slug: str, request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
+    page = await request.app.state.db.read(
+        service.get_page, slug, include_hidden=caller.may(Permission.ADMIN)
+    )
+    return JSONResponse(page)
+
+
+@router.put("/api/pages/{page_id}")
+async def update_page(
+    page_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> JSONResponse:
+    body = await read_body(request)
+    return JSONResponse(await request.app.state.db.write(service.update_page, path_id_or_404(page_id), body))
+
+
+@router.delete("/api/pages/{page_id}")
+async def delete_page(
+    page_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
+) -> PlainTextResponse:
+    await request.app.state.db.write(service.delete_page, path_id_or_404(page_id))
+    return PlainTextResponse("OK")

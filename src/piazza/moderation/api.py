@@ -1,0 +1,31 @@
+"""Moderation message routes (gancio-api.md §2.4).
+
+`POST /api/event/messages/{id}` is open to anyone (when reports are on); the rate-limit middleware
+lists it among Gancio's SPAM-limited paths (§0.7).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse
+
+from piazza.instance.bodies import path_id_or_404, read_body
+from piazza.moderation import service
+from piazza.oauth.bearer import Caller, get_caller
+
+router = APIRouter(tags=["moderation"])
+
+
+@router.post("/api/event/messages/{event_id}")
+async def add_message(event_id: str, request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
+    body = await read_body(request)
+    message = await request.app.state.db.write(service.add_message, caller, path_id_or_404(event_id), body)
+    return JSONResponse(message)
+
+
+@router.get("/api/event/messages/{event_id}")
+async def list_messages(
+    event_id: str, request: Request, caller: Caller = Depends(get_caller)
+) -> JSONResponse:
+    messages = await request.app.state.db.read(service.list_messages, caller, path_id_or_404(event_id))
+    return JSONResponse(messages)
