@@ -169,3 +169,17 @@ def test_unsupported_rules_are_refused_without_writing(client, db, token, rule):
     assert response.status_code == 400
     with db.session() as s:
         assert s.scalars(select(Event)).all() == []
+
+
+def test_the_app_runs_the_generator_periodically(app, db, token, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        parent = create(client, token, rome(2033, 3, 27, 8, 0), {"frequency": "1w"})
+    hide_children(db, parent["id"])
+    monkeypatch.setattr(occurrences, "GENERATOR_INTERVAL_SECONDS", 0.05)
+    with TestClient(app):
+        deadline = time.monotonic() + 10
+        while len(children(db, parent["id"])) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert [c[2] for c in children(db, parent["id"])] == [False, True]

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 
@@ -116,7 +117,12 @@ async def _write_event(request: Request, caller: Caller, *, updating: bool) -> R
     context = service.EventWriteContext(media_dir=config.media_dir)
     write = service.update_event if updating else service.create_event
     try:
-        result = await _db(request).write(write, _actor(caller), data, image, context)
+        try:
+            result = await _db(request).write(write, _actor(caller), data, image, context)
+        except IntegrityError:
+            # Two writers picked the same free slug at once (PostgreSQL lets both look); the loser's
+            # transaction rolled back whole, so running it again picks the next slug.
+            result = await _db(request).write(write, _actor(caller), data, image, context)
     except BaseException:
         if image is not None:  # the transaction rolled back: drop the files it may have written
             delete_image_files(config.media_dir, image.name)
