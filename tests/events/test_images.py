@@ -160,7 +160,7 @@ def test_put_with_image_field_keeps_media_and_without_clears_it(client, token, c
     cleared = client.put("/api/event", json=base, headers=bearer(token))
     assert cleared.json()["media"] == []
     assert not (config.media_dir / name).exists()
-    assert client.get(f"/media/{name}").status_code == 404
+    assert client.get(f"/media/{name}", follow_redirects=False).headers["location"] == "/fallbackimage.png"
 
 
 def test_put_with_a_new_upload_replaces_the_old_file(client, token, config):

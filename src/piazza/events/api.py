@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from piazza.config import Config
 from piazza.db import Database
@@ -187,7 +187,8 @@ async def list_events(request: Request) -> Response:
     for key, value in request.query_params.multi_items():
         params.setdefault(key.removesuffix("[]"), []).append(value)
     listing = queries.parse_listing(params)
-    return JSONResponse(await _db(request).read(queries.list_events, listing), headers=CORS)
+    events = await _db(request).read(queries.list_events_or_home_collection, listing)
+    return JSONResponse(events, headers=CORS)
 
 
 @router.get("/api/event/meta")
@@ -226,7 +227,8 @@ def _media_response(request: Request, *parts: str) -> Response:
         raise NotFound()
     path = _config(request).media_dir.joinpath(*parts)
     if not path.is_file():
-        raise NotFound()
+        # Gancio sends the instance's fallback image for a missing file (§2.16), so pages keep a picture.
+        return RedirectResponse("/fallbackimage.png", status_code=302)
     return FileResponse(path, media_type="image/jpeg", headers=MEDIA_CACHE)
 
 

@@ -19,6 +19,7 @@ from piazza.events import feeds, queries
 from piazza.events.api import CORS
 from piazza.events.schemas import parse_id
 from piazza.events.tags import check_tag_exists
+from piazza.instance import collection_events as collections
 from piazza.instance.settings import get_settings
 
 router = APIRouter()
@@ -27,6 +28,7 @@ RSS_TYPE = "application/rss+xml; charset=utf-8"
 ICS_TYPE = "text/calendar; charset=utf-8"
 FORMATS = ("rss", "feed", "ics", "json")
 BAD_FORMAT = "Please specify a valid format: rss, feed, ics or json"
+FEED_LOOKBACK = 24 * 3600  # feeds start a day back, so today's events stay in them (§5.11)
 
 
 def _feed_response(
@@ -45,11 +47,40 @@ def _feed_response(
     return JSONResponse([queries.export_to_wire(event) for event in events], headers=CORS)
 
 
+def collection_feed_response(
+    events: list[dict[str, Any]], fmt: str, settings: dict[str, Any], *, name: str
+) -> Response:
+    """A collection's feed: RSS and ICS from feed events; JSON in the E-collection shape the widget reads."""
+    if fmt == "json":
+        return JSONResponse(events, headers=CORS)
+    title = f"{settings['title']} - Collection @{name}"
+    if fmt == "ics":
+        body = feeds.render_ics(events, settings=settings, calendar_name=title)
+        return Response(body, media_type=ICS_TYPE, headers=CORS)
+    body = feeds.render_rss(
+        events[: queries.RSS_LIMIT],
+        settings=settings,
+        title=title,
+        self_url=f"{settings['baseurl']}/feed/rss/collection/{quote(name, safe='')}",
+    )
+    return Response(body, media_type=RSS_TYPE, headers=CORS)
+
+
+def load_collection_feed(
+    db: Session, fmt: str, name: str, q: collections.CollectionQuery
+) -> list[dict[str, Any]]:
+    """The events of a collection feed; raises NotFound for an unknown collection."""
+    if fmt == "json":
+        return collections.get_collection_events(db, name, q)
+    return collections.collection_feed_events(db, name, q)
+
+
 async def _export(request: Request, fmt: str) -> Response:
     if fmt not in FORMATS:
         # Gancio sends this text with 200 by accident (§5.11); the status it meant is 404.
         return PlainTextResponse(BAD_FORMAT, status_code=404, headers=CORS)
     params = request.query_params
+    collection = params.get("collection")
     split = [part.strip() for value in params.getlist("tags") for part in value.split(",")]
     place_ids = [parse_id(part) for value in params.getlist("places") for part in value.split(",")]
     feed_query = queries.FeedQuery(
@@ -60,10 +91,18 @@ async def _export(request: Request, fmt: str) -> Response:
     )
     base_url = request.app.state.config.base_url
 
-    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        return queries.feed_events(db, feed_query, now=int(time.time())), get_settings(db, base_url)
+    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any], str | None]:
+        settings = get_settings(db, base_url)
+        # `collection` (default: the `collection_in_home` setting) replaces tags and places (§5.11).
+        name = collection or settings.get("collection_in_home")
+        if name:
+            q = collections.CollectionQuery(start_at=int(time.time()) - FEED_LOOKBACK, max=feed_query.limit)
+            return load_collection_feed(db, fmt, str(name), q), settings, str(name)
+        return queries.feed_events(db, feed_query, now=int(time.time())), settings, None
 
-    events, settings = await request.app.state.db.read(load)
+    events, settings, name = await request.app.state.db.read(load)
+    if name is not None:
+        return collection_feed_response(events, fmt, settings, name=name)
     return _feed_response(events, fmt, settings, title=settings["title"], path="")
 
 

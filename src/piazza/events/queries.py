@@ -257,8 +257,20 @@ def _rows_to_wire(db: Session, rows: Sequence[Any], shape: Shape) -> list[dict[s
     return [event_to_wire(row, tags[row["id"]], shape) for row in rows]
 
 
+def list_events_or_home_collection(db: Session, q: ListingQuery) -> list[dict[str, Any]]:
+    """`GET /api/events`: without tags, places or query, the `collection_in_home` collection's events
+    (E-collection shape, `start` and `end` honoured, `max` as the limit) when one is set (§5.10)."""
+    if not (q.tags or q.places or q.query):
+        home = get_setting(db, "collection_in_home")
+        if home:
+            from piazza.instance.collection_events import collection_events  # instance builds on events
+
+            return collection_events(db, str(home), start_at=q.start, end=q.end, max=q.limit)
+    return list_events(db, q)
+
+
 def list_events(db: Session, q: ListingQuery) -> list[dict[str, Any]]:
-    """`GET /api/events`: two statements, however many events."""
+    """The listing itself: two statements, however many events."""
     stmt, params = listing_statement(q)
     rows = db.connection().execute(stmt, params).mappings().all()
     return _rows_to_wire(db, rows, Shape.LIST)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from piazza.errors import NotFound
-from piazza.events import feeds
+from piazza.events.api import CORS
+from piazza.events.feed_api import BAD_FORMAT, FORMATS, collection_feed_response, load_collection_feed
+from piazza.events.queries import RSS_LIMIT
 from piazza.instance import collection_events as selection
 from piazza.instance import collections_service as service
 from piazza.instance.bodies import parse_path_id, path_id_or_404, read_body
@@ -22,11 +23,6 @@ from piazza.oauth.scopes import Permission
 router = APIRouter(tags=["collections"])
 
 # Gancio sends `Access-Control-Allow-Origin: *` on the collection events and the feeds (§0.6).
-CORS = {"Access-Control-Allow-Origin": "*"}
-RSS_TYPE = "application/rss+xml; charset=utf-8"
-ICS_TYPE = "text/calendar; charset=utf-8"
-RSS_LIMIT = 20  # as the other RSS feeds (§5.11)
-BAD_FORMAT = "Please specify a valid format: rss, feed, ics or json"
 
 
 @router.get("/api/collections")
@@ -132,7 +128,7 @@ async def delete_filter(
 @router.get("/feed/{fmt}/collection/{name}")
 async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     """RSS, ICS or JSON (E-collection, what the embeddable widget reads) of a collection's events."""
-    if fmt not in ("rss", "feed", "ics", "json"):
+    if fmt not in FORMATS:
         # Gancio sends this text with 200 by accident (§5.11); the status it meant is 404.
         return PlainTextResponse(BAD_FORMAT, status_code=404, headers=CORS)
     q = selection.parse_collection_query(request.query_params)
@@ -141,21 +137,7 @@ async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     base_url = request.app.state.config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        if fmt == "json":
-            return selection.get_collection_events(db, name, q), {}
-        return selection.collection_feed_events(db, name, q), get_settings(db, base_url)
+        return load_collection_feed(db, fmt, name, q), get_settings(db, base_url)
 
     events, settings = await request.app.state.db.read(load)
-    if fmt == "json":
-        return JSONResponse(events, headers=CORS)
-    title = f"{settings['title']} - Collection @{name}"
-    if fmt == "ics":
-        body = feeds.render_ics(events, settings=settings, calendar_name=title)
-        return Response(body, media_type=ICS_TYPE, headers=CORS)
-    body = feeds.render_rss(
-        events,
-        settings=settings,
-        title=title,
-        self_url=f"{settings['baseurl']}/feed/rss/collection/{quote(name, safe='')}",
-    )
-    return Response(body, media_type=RSS_TYPE, headers=CORS)
+    return collection_feed_response(events, fmt, settings, name=name)

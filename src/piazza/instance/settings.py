@@ -105,10 +105,8 @@ def get_public_settings(db: Session, base_url: str) -> dict[str, Any]:
 
 def get_setting(db: Session, key: str) -> Any:
     """One setting's stored value, or its default (None for unknown keys)."""
-    value = db.scalar(select(Setting.value).where(Setting.key == key))
-    if value is None and db.scalar(select(Setting.key).where(Setting.key == key)) is None:
-        return copy.deepcopy(DEFAULTS.get(key))
-    return value
+    row = db.execute(select(Setting.value).where(Setting.key == key)).first()
+    return copy.deepcopy(DEFAULTS.get(key)) if row is None else row.value
 
 
 def set_setting(db: Session, key: str, value: Any, *, is_secret: bool = False) -> None:
