@@ -54,12 +54,20 @@ class Outcome:
     scopes: list[tuple[str, str]] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     logged_in: bool = False  # whether the session's person was found (active, current password)
+    # With `error`: the client's error redirect, offered as a link the person may follow, never sent as
+    # an automatic redirect (RFC 9700 §4.11.2).
+    return_to: str | None = None
 
 
 def _error_outcome(server: PiazzaAuthorizationServer, request: OAuthRequest, error: OAuth2Error) -> Outcome:
+    # RFC 9700 §4.11.2: registration is open, so a redirect URI proves nothing about who owns it; an
+    # automatic error redirect (a bad scope, response type or PKCE method, no login or consent needed)
+    # would let anyone use Piazza as an open redirector to their phishing page. The error page shows
+    # the error and offers the client's error redirect as a link instead (RFC 6749 §4.1.2.1's answer).
+    return_to = None
     if error.redirect_uri:
-        return Outcome(response=server.handle_error_response(request, error))
-    return Outcome(error=error.description or error.error)
+        return_to = server.handle_error_response(request, error).headers["location"]
+    return Outcome(error=error.description or error.error, return_to=return_to)
 
 
 def start_authorization(

@@ -24,6 +24,7 @@ from piazza.oauth.tokens import digest, generate_token
 
 CODE_LIFETIME = timedelta(seconds=60)  # design.md: codes live 60 s
 MAX_REDIRECT_URIS = 10
+MAX_REDIRECT_URI_LENGTH = 2048  # the size of oauth_codes.redirect_uri
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
 
 
@@ -51,6 +52,9 @@ def validate_redirect_uri(uri: str) -> str:
         raise RegistrationError(f"Invalid redirect_uri: {uri}") from None
     if not uri or "#" in uri or any(ch.isspace() for ch in uri):
         raise RegistrationError(f"Invalid redirect_uri (no fragment or spaces allowed): {uri}")
+    if len(uri) > MAX_REDIRECT_URI_LENGTH:
+        # A longer one could never be stored with a code: the decision would fail (500 on PostgreSQL).
+        raise RegistrationError(f"redirect_uri is too long (at most {MAX_REDIRECT_URI_LENGTH} characters)")
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         if not parts.hostname or parts.username is not None or parts.password is not None:
