@@ -143,7 +143,9 @@ async def create_client(request: Request) -> JSONResponse:
             "redirect_uris": uris,
             "client_id": client.id,
             "redirectUris": uris,
-        }
+        },
+        # The answer holds the client secret: no cache may keep it (RFC 6749 §5.1, RFC 6819 §5.1.4.1).
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
 
 
