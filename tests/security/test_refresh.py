@@ -36,7 +36,8 @@ def test_a_refresh_needs_the_client_secret(client, db, person):
     app_client, secret = make_client(db)
     tokens = issue(client, app_client.id, secret)
     assert refresh(client, app_client.id, None, tokens["refresh_token"]).status_code in (400, 401)
-    assert refresh(client, app_client.id, "0" * 40, tokens["refresh_token"]).json()["error"] == "invalid_client"
+    wrong = refresh(client, app_client.id, "0" * 40, tokens["refresh_token"])
+    assert wrong.json()["error"] == "invalid_client"
 
 
 def test_an_expired_refresh_token_is_refused(client, db, person):

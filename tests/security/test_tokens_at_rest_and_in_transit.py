@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select
 
 from piazza.db.base import Base
 from tests.factories import DEFAULT_PASSWORD, make_client, make_user
@@ -18,7 +18,7 @@ LOGIN = {"grant_type": "password", "client_id": "self"}
 
 def every_stored_value(db) -> str:
     with db.session() as s:
-        return repr([list(s.execute(text(f"SELECT * FROM {t.name}"))) for t in Base.metadata.sorted_tables])
+        return repr([list(s.execute(select(table))) for table in Base.metadata.sorted_tables])
 
 
 def test_no_secret_code_or_token_is_stored_in_clear_anywhere(client, db, person):
