@@ -16,6 +16,10 @@ from tests.security.flows import exchange, refresh
 LOGIN = {"grant_type": "password", "client_id": "self"}
 
 
+def login_form(email: str, password: str = DEFAULT_PASSWORD) -> dict[str, str]:
+    return {**LOGIN, "username": email, "password": password}
+
+
 def every_stored_value(db) -> str:
     with db.session() as s:
         return repr([list(s.execute(select(table))) for table in Base.metadata.sorted_tables])
@@ -27,7 +31,7 @@ def test_no_secret_code_or_token_is_stored_in_clear_anywhere(client, db, person)
     code = get_code(client, authorize_params(client_id))
     tokens = exchange(client, code, client_id, secret).json()
     rotated = refresh(client, client_id, secret, tokens["refresh_token"]).json()
-    login = client.post("/oauth/login", data={**LOGIN, "username": person.email, "password": DEFAULT_PASSWORD})
+    login = client.post("/oauth/login", data=login_form(person.email))
     stored = every_stored_value(db)
     for value in (secret, code, tokens["access_token"], tokens["refresh_token"], rotated["access_token"],
                   rotated["refresh_token"], login.json()["access_token"], login.json()["refresh_token"],
@@ -65,7 +69,7 @@ def test_every_answer_carrying_a_secret_is_not_cacheable(client, db, person):
     code = get_code(client, authorize_params(app_client.id))
     exchanged = exchange(client, code, app_client.id, secret)
     refreshed = refresh(client, app_client.id, secret, exchanged.json()["refresh_token"])
-    login = client.post("/oauth/login", data={**LOGIN, "username": person.email, "password": DEFAULT_PASSWORD})
+    login = client.post("/oauth/login", data=login_form(person.email))
     for response in (registered, exchanged, refreshed, login):
         assert response.status_code == 200
         assert response.headers["cache-control"] == "no-store"
