@@ -82,8 +82,12 @@ def test_a_revoked_app_cannot_refresh(client, db, person):
     tokens = issue(client, app_client.id, secret)
     login = client.post(
         "/oauth/login",
-        data={"grant_type": "password", "client_id": "self", "username": person.email,
-              "password": "correct horse battery"},
+        data={
+            "grant_type": "password",
+            "client_id": "self",
+            "username": person.email,
+            "password": "correct horse battery",
+        },
     ).json()
     headers = {"Authorization": f"Bearer {login['access_token']}"}
     assert client.delete(f"/api/clients/{app_client.id}", headers=headers).status_code == 200

@@ -33,9 +33,17 @@ def test_no_secret_code_or_token_is_stored_in_clear_anywhere(client, db, person)
     rotated = refresh(client, client_id, secret, tokens["refresh_token"]).json()
     login = client.post("/oauth/login", data=login_form(person.email))
     stored = every_stored_value(db)
-    for value in (secret, code, tokens["access_token"], tokens["refresh_token"], rotated["access_token"],
-                  rotated["refresh_token"], login.json()["access_token"], login.json()["refresh_token"],
-                  DEFAULT_PASSWORD):
+    for value in (
+        secret,
+        code,
+        tokens["access_token"],
+        tokens["refresh_token"],
+        rotated["access_token"],
+        rotated["refresh_token"],
+        login.json()["access_token"],
+        login.json()["refresh_token"],
+        DEFAULT_PASSWORD,
+    ):
         assert value not in stored
 
 
@@ -118,13 +126,24 @@ def test_no_secret_reaches_a_log_line_during_whole_flows(client, db, caplog):
     client.post("/oauth/introspect", data={"token": rotated["access_token"], **auth})
     client.post("/oauth/revoke", data={"token": rotated["refresh_token"], **auth})
     exchange(client, code, client_id, secret)  # a replayed code, which is logged about if anything is
-    failed = client.post("/oauth/login", data={**LOGIN, "username": user.email, "password": "wrong password 2"})
-    ok = client.post("/oauth/login", data={**LOGIN, "username": user.email, "password": DEFAULT_PASSWORD})
+    failed = client.post("/oauth/login", data=login_form(user.email, "wrong password 2"))
+    ok = client.post("/oauth/login", data=login_form(user.email))
     client.get("/api/user", headers={"Authorization": f"Bearer {ok.json()['access_token']}"})
     client.get("/api/user", headers={"Authorization": "Bearer " + "e" * 40})
     assert failed.status_code == 403
     logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
-    for value in (secret, code, tokens["access_token"], tokens["refresh_token"], rotated["access_token"],
-                  rotated["refresh_token"], ok.json()["access_token"], ok.json()["refresh_token"],
-                  DEFAULT_PASSWORD, "wrong password 1", "wrong password 2", "e" * 40):
+    for value in (
+        secret,
+        code,
+        tokens["access_token"],
+        tokens["refresh_token"],
+        rotated["access_token"],
+        rotated["refresh_token"],
+        ok.json()["access_token"],
+        ok.json()["refresh_token"],
+        DEFAULT_PASSWORD,
+        "wrong password 1",
+        "wrong password 2",
+        "e" * 40,
+    ):
         assert value not in logged
