@@ -43,7 +43,7 @@ def test_the_consent_page_runs_no_script(client, db, person):
 def test_the_app_website_link_cannot_be_a_script(client):
     response = client.post(
         "/api/client",
-        data={"client_name": "App", "redirect_uris": "https://a.example/cb", "website": "javascript:alert(1)"},
+        data={"client_name": "App", "redirect_uris": "https://a.example/cb", "website": "javascript:x"},
     )
     assert response.status_code == 422
 

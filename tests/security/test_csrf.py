@@ -1,4 +1,5 @@
-"""CSRF on every form: consent, login, logout (RFC 6749 §10.12; RFC 6819 §4.4.1.8, §4.4.1.10; RFC 9700 §4.7)."""
+"""CSRF on every form: consent, login, logout
+(RFC 6749 §10.12; RFC 6819 §4.4.1.8, §4.4.1.10; RFC 9700 §4.7)."""
 
 from __future__ import annotations
 
