@@ -60,7 +60,8 @@ def test_the_state_is_echoed_unchanged_on_approval_and_denial(client, db, person
     for decision in ("deny", "approve"):
         page = client.get("/oauth/authorize", params=authorize_params(app_client.id, state=state))
         response = client.post(
-            "/oauth/authorize", data={**hidden_fields(_unescaped(page.text)), "decision": decision},
+            "/oauth/authorize",
+            data={**hidden_fields(_unescaped(page.text)), "decision": decision},
             follow_redirects=False,
         )
         assert query_of(response.headers["location"])["state"] == state
@@ -82,7 +83,9 @@ def test_a_login_form_of_another_session_is_refused(client, db, app):
     with TestClient(app) as attacker:
         token = csrf_of(attacker.get("/login").text)
     client.get("/login")
-    response = client.post("/login", data={"email": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/login", data={"email": user.email, "password": DEFAULT_PASSWORD, "csrf_token": token}
+    )
     assert response.status_code == 403
 
 

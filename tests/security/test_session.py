@@ -26,7 +26,9 @@ def test_the_csrf_token_and_session_change_at_login(client, db):
     user = make_user(db)
     before_token = csrf_of(client.get("/login").text)
     before_cookie = client.cookies.get("piazza_session")
-    client.post("/login", data={"email": user.email, "password": DEFAULT_PASSWORD, "csrf_token": before_token})
+    client.post(
+        "/login", data={"email": user.email, "password": DEFAULT_PASSWORD, "csrf_token": before_token}
+    )
     after = session_payload(client)
     assert after["user_id"] == user.id
     assert after["csrf"] != before_token
@@ -39,7 +41,9 @@ def test_a_planted_session_does_not_survive_the_victims_login(client, db, app):
     attacker, victim = make_user(db, "attacker@example.org"), make_user(db, "victim@example.org")
     with TestClient(app) as other:
         token = csrf_of(other.get("/login").text)
-        other.post("/login", data={"email": attacker.email, "password": DEFAULT_PASSWORD, "csrf_token": token})
+        other.post(
+            "/login", data={"email": attacker.email, "password": DEFAULT_PASSWORD, "csrf_token": token}
+        )
         planted = other.cookies.get("piazza_session")
     replace_session(client, planted)
     form_token = csrf_of(client.get("/login").text)
