@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -127,6 +128,7 @@ async def create_client(request: Request) -> JSONResponse:
             fields.get("redirect_uris"),
             fields.get("scopes"),
             fields.get("website"),
+            urlsplit(request.app.state.config.base_url).hostname,
         )
     except RegistrationError as error:
         return JSONResponse({"error": error.message}, status_code=422)

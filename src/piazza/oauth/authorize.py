@@ -7,6 +7,7 @@ validates them again (plus the CSRF token and the logged-in user) before a code 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from sqlalchemy.orm import Session
@@ -41,6 +42,12 @@ def check_request_characters(request: OAuthRequest) -> bool:
     return True
 
 
+def site_of(uri: str) -> str:
+    """The host (and port) of a URI, or the private-use scheme of a native app (`org.example.app:`)."""
+    parts = urlsplit(uri)
+    return parts.netloc.lower() if parts.netloc else f"{parts.scheme}:"
+
+
 @dataclass
 class Outcome:
     """One of: `response` (a redirect to the client), `error` (an error page, never a redirect: the
@@ -51,6 +58,8 @@ class Outcome:
     client_name: str = ""
     client_website: str | None = None
     redirect_uri: str = ""
+    redirect_host: str = ""  # shown large on the consent page: where the code will go
+    website_host: str | None = None
     scopes: list[tuple[str, str]] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     logged_in: bool = False  # whether the session's person was found (active, current password)
@@ -91,6 +100,10 @@ def start_authorization(
         client_name=client.row.name,
         client_website=client.row.website,
         redirect_uri=grant.redirect_uri,
+        # Consent phishing (RFC 6819 §4.2.2, §5.2.4.5): any name can be registered, so the page shows
+        # where the code really goes, and the app's website host, side by side.
+        redirect_host=site_of(grant.redirect_uri),
+        website_host=site_of(client.row.website) if client.row.website else None,
         scopes=[
             (scope, SCOPE_DESCRIPTIONS.get(Scope(scope), scope)) for scope in grant.request.scope.split()
         ],
