@@ -35,7 +35,7 @@ LOOK_ALIKES = str.maketrans(
         **dict(zip("аеорсухјѕԁɡһкмптвԛԝ", "aeopcyxjsdghkmntbqw", strict=True)),  # Cyrillic and others
         **dict(zip("αβεζηικμνορτυχ", "abeznikuvoptux", strict=True)),  # Greek
         **dict.fromkeys("0", "o"),
-        **dict.fromkeys("1il|!і", "l"),
+        **dict.fromkeys("1ilі", "l"),
     }
 )
 
