@@ -142,7 +142,8 @@ def validate_client_name(db: Session, name: str | None, instance_host: str | Non
         raise RegistrationError("client_name is too long")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp") for ch in name):
         raise RegistrationError("client_name may not contain control or invisible characters")
-    from piazza.instance.settings import get_setting  # instance/ imports nothing from oauth/
+    # Imported here: importing instance/ loads its router, which imports oauth/.
+    from piazza.instance.settings import get_setting
 
     title = get_setting(db, "title")
     reserved = [*RESERVED_CLIENT_NAMES, title if isinstance(title, str) else "", instance_host or ""]
