@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -143,29 +145,33 @@ def test_loopback_redirect_uri_may_use_any_port(client, db, logged_in):
     assert bad.status_code == 400
 
 
-def test_unknown_scope_redirects_with_invalid_scope(client, db, logged_in):
+def error_link(response) -> dict[str, str]:
+    """The error redirect an error page offers as a link (never an automatic redirect, RFC 9700 §4.11.2)."""
+    assert response.status_code == 400 and "location" not in response.headers
+    hrefs = [html.unescape(h) for h in re.findall(r'href="([^"]*)"', response.text)]
+    return query_of(next(h for h in hrefs if h.startswith(REDIRECT)))
+
+
+def test_unknown_scope_offers_an_invalid_scope_link(client, db, logged_in):
     app_client, _ = make_client(db)
     response = client.get(
         "/oauth/authorize", params=authorize_params(app_client.id, scope="admin"), follow_redirects=False
     )
-    assert response.status_code == 302
-    result = query_of(response.headers["location"])
+    result = error_link(response)
     assert result["error"] == "invalid_scope" and result["state"] == "xyz" and "iss" in result
 
 
-def test_unsupported_response_type_redirects_with_its_error(client, db, logged_in):
+def test_unsupported_response_type_offers_its_error_link(client, db, logged_in):
     app_client, _ = make_client(db)
     params = authorize_params(app_client.id, response_type="token")
     response = client.get("/oauth/authorize", params=params, follow_redirects=False)
-    assert response.status_code == 302
-    assert query_of(response.headers["location"])["error"] == "unsupported_response_type"
+    assert error_link(response)["error"] == "unsupported_response_type"
 
 
 def test_public_client_without_pkce_is_refused(client, db, logged_in):
     app_client, _ = make_client(db, public=True)
     response = client.get("/oauth/authorize", params=authorize_params(app_client.id), follow_redirects=False)
-    assert response.status_code == 302
-    assert query_of(response.headers["location"])["error"] == "invalid_request"
+    assert error_link(response)["error"] == "invalid_request"
 
 
 def test_plain_pkce_method_is_refused(client, db, logged_in):
@@ -173,8 +179,7 @@ def test_plain_pkce_method_is_refused(client, db, logged_in):
     _, challenge = pkce_pair()
     params = authorize_params(app_client.id, code_challenge=challenge, code_challenge_method="plain")
     response = client.get("/oauth/authorize", params=params, follow_redirects=False)
-    assert response.status_code == 302
-    assert query_of(response.headers["location"])["error"] == "invalid_request"
+    assert error_link(response)["error"] == "invalid_request"
 
 
 def test_first_party_client_cannot_use_the_code_flow(client, db, logged_in):

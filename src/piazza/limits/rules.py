@@ -172,4 +172,24 @@ RULES: tuple[Rule, ...] = (
         counts=Counts.FAILURES,
         is_failure=oauth_failure,
     ),
+    # Revocation and introspection authenticate the client too: without these, they would be the
+    # place to guess client secrets without limit (RFC 6819 §4.3.5).
+    Rule(
+        "revocation-address",
+        "POST",
+        "/oauth/revoke",
+        10,
+        5 * MINUTE,
+        counts=Counts.FAILURES,
+        is_failure=oauth_failure,
+    ),
+    Rule(
+        "introspection-address",
+        "POST",
+        "/oauth/introspect",
+        10,
+        5 * MINUTE,
+        counts=Counts.FAILURES,
+        is_failure=oauth_failure,
+    ),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -127,6 +128,7 @@ async def create_client(request: Request) -> JSONResponse:
             fields.get("redirect_uris"),
             fields.get("scopes"),
             fields.get("website"),
+            urlsplit(request.app.state.config.base_url).hostname,
         )
     except RegistrationError as error:
         return JSONResponse({"error": error.message}, status_code=422)
@@ -143,7 +145,9 @@ async def create_client(request: Request) -> JSONResponse:
             "redirect_uris": uris,
             "client_id": client.id,
             "redirectUris": uris,
-        }
+        },
+        # The answer holds the client secret: no cache may keep it (RFC 6749 §5.1, RFC 6819 §5.1.4.1).
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
     )
 
 

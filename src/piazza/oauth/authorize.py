@@ -7,6 +7,7 @@ validates them again (plus the CSRF token and the logged-in user) before a code 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from sqlalchemy.orm import Session
@@ -41,6 +42,12 @@ def check_request_characters(request: OAuthRequest) -> bool:
     return True
 
 
+def site_of(uri: str) -> str:
+    """The host (and port) of a URI, or the private-use scheme of a native app (`org.example.app:`)."""
+    parts = urlsplit(uri)
+    return parts.netloc.lower() if parts.netloc else f"{parts.scheme}:"
+
+
 @dataclass
 class Outcome:
     """One of: `response` (a redirect to the client), `error` (an error page, never a redirect: the
@@ -51,15 +58,25 @@ class Outcome:
     client_name: str = ""
     client_website: str | None = None
     redirect_uri: str = ""
+    redirect_host: str = ""  # shown large on the consent page: where the code will go
+    website_host: str | None = None
     scopes: list[tuple[str, str]] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     logged_in: bool = False  # whether the session's person was found (active, current password)
+    # With `error`: the client's error redirect, offered as a link the person may follow, never sent as
+    # an automatic redirect (RFC 9700 §4.11.2).
+    return_to: str | None = None
 
 
 def _error_outcome(server: PiazzaAuthorizationServer, request: OAuthRequest, error: OAuth2Error) -> Outcome:
+    # RFC 9700 §4.11.2: registration is open, so a redirect URI proves nothing about who owns it; an
+    # automatic error redirect (a bad scope, response type or PKCE method, no login or consent needed)
+    # would let anyone use Piazza as an open redirector to their phishing page. The error page shows
+    # the error and offers the client's error redirect as a link instead (RFC 6749 §4.1.2.1's answer).
+    return_to = None
     if error.redirect_uri:
-        return Outcome(response=server.handle_error_response(request, error))
-    return Outcome(error=error.description or error.error)
+        return_to = server.handle_error_response(request, error).headers["location"]
+    return Outcome(error=error.description or error.error, return_to=return_to)
 
 
 def start_authorization(
@@ -83,6 +100,10 @@ def start_authorization(
         client_name=client.row.name,
         client_website=client.row.website,
         redirect_uri=grant.redirect_uri,
+        # Consent phishing (RFC 6819 §4.2.2, §5.2.4.5): any name can be registered, so the page shows
+        # where the code really goes, and the app's website host, side by side.
+        redirect_host=site_of(grant.redirect_uri),
+        website_host=site_of(client.row.website) if client.row.website else None,
         scopes=[
             (scope, SCOPE_DESCRIPTIONS.get(Scope(scope), scope)) for scope in grant.request.scope.split()
         ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,19 @@ from piazza.oauth.tokens import digest, generate_token
 
 CODE_LIFETIME = timedelta(seconds=60)  # design.md: codes live 60 s
 MAX_REDIRECT_URIS = 10
+MAX_REDIRECT_URI_LENGTH = 2048  # the size of oauth_codes.redirect_uri
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
+# Names an app may not take, besides the instance's own title and host name (consent phishing).
+RESERVED_CLIENT_NAMES = ("self", "piazza", "gancio", "admin", "administrator")
+# Latin look-alikes from other scripts, and the digit and letter swaps of classic phishing names.
+LOOK_ALIKES = str.maketrans(
+    {
+        **dict(zip("аеорсухјѕԁɡһкмптвԛԝ", "aeopcyxjsdghkmntbqw", strict=True)),  # Cyrillic and others
+        **dict(zip("αβεζηικμνορτυχ", "abeznikuvoptux", strict=True)),  # Greek
+        **dict.fromkeys("0", "o"),
+        **dict.fromkeys("1ilі", "l"),
+    }
+)
 
 
 class RegistrationError(PiazzaError):
@@ -51,6 +64,9 @@ def validate_redirect_uri(uri: str) -> str:
         raise RegistrationError(f"Invalid redirect_uri: {uri}") from None
     if not uri or "#" in uri or any(ch.isspace() for ch in uri):
         raise RegistrationError(f"Invalid redirect_uri (no fragment or spaces allowed): {uri}")
+    if len(uri) > MAX_REDIRECT_URI_LENGTH:
+        # A longer one could never be stored with a code: the decision would fail (500 on PostgreSQL).
+        raise RegistrationError(f"redirect_uri is too long (at most {MAX_REDIRECT_URI_LENGTH} characters)")
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         if not parts.hostname or parts.username is not None or parts.password is not None:
@@ -106,19 +122,52 @@ def check_redirect_uri(registered: list[str], uri: str) -> bool:
 # --- clients ---------------------------------------------------------------------------------------
 
 
+def name_skeleton(name: str) -> str:
+    """What a name looks like to a hurried reader: compatibility forms folded, accents, case, spaces
+    and punctuation dropped, look-alike letters of other scripts mapped to Latin, `rn` read as `m`."""
+    folded = unicodedata.normalize("NFKD", name).casefold().translate(LOOK_ALIKES)
+    letters = "".join(ch for ch in folded if ch.isalnum())
+    return letters.replace("rn", "m")
+
+
+def validate_client_name(db: Session, name: str | None, instance_host: str | None = None) -> str:
+    """The app name people will read on the consent page. Raises RegistrationError for a missing or
+    overlong name, invisible or direction-changing characters (which can make `moc.live` read as
+    `evil.com`), and names that read like this instance or its first-party client (RFC 6819 §4.2.2
+    and §5.2.4.5: the person must be able to tell who is asking)."""
+    name = (name or "").strip()
+    if not name:
+        raise RegistrationError("client_name required")
+    if len(name) > 255:
+        raise RegistrationError("client_name is too long")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp") for ch in name):
+        raise RegistrationError("client_name may not contain control or invisible characters")
+    # Imported here: importing instance/ loads its router, which imports oauth/.
+    from piazza.instance.settings import get_setting
+
+    title = get_setting(db, "title")
+    reserved = [*RESERVED_CLIENT_NAMES, title if isinstance(title, str) else "", instance_host or ""]
+    if (skeleton := name_skeleton(name)) in {name_skeleton(r) for r in reserved if name_skeleton(r)}:
+        raise RegistrationError("client_name may not be the name of this instance")
+    if not skeleton:
+        raise RegistrationError("client_name needs letters or digits")
+    return name
+
+
 def register_client(
-    db: Session, name: str | None, redirect_uris: Any, scopes: str | None, website: str | None
+    db: Session,
+    name: str | None,
+    redirect_uris: Any,
+    scopes: str | None,
+    website: str | None,
+    instance_host: str | None = None,
 ) -> Registered:
     """Create a third-party client (confidential: it gets a secret, shown once). Raises
     RegistrationError for a missing name, a bad redirect URI or an unknown scope."""
     scope_set = parse_scopes(scopes) if scopes and scopes.strip() else frozenset({Scope.EVENT_WRITE.value})
     if not check_scopes_known(scope_set):
         raise RegistrationError("Invalid scopes")
-    name = (name or "").strip()
-    if not name:
-        raise RegistrationError("client_name required")
-    if len(name) > 255:
-        raise RegistrationError("client_name is too long")
+    name = validate_client_name(db, name, instance_host)
     uris = parse_redirect_uris(redirect_uris)
     website = (website or "").strip() or None
     if website is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -44,8 +44,13 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> Re
     return templates.TemplateResponse(request, name, context, status_code=status, headers=PAGE_HEADERS)
 
 
-def error_page(request: Request, message: str, status: int = 400) -> Response:
-    return render(request, "error.html", status, message=message)
+def error_page(request: Request, message: str, status: int = 400, return_to: str | None = None) -> Response:
+    return_host = None
+    if return_to:
+        parts = urlsplit(return_to)
+        return_host = parts.netloc or f"{parts.scheme}:"
+    context = {"message": message, "return_to": return_to, "return_host": return_host}
+    return render(request, "error.html", status, **context)
 
 
 def _secure_headers(response: Response) -> Response:
@@ -97,7 +102,8 @@ def _show(request: Request, outcome: Outcome) -> Response:
         return _secure_headers(outcome.response)
     if outcome.error is not None:
         # An unknown client or an unregistered redirect URI: an error page, never a redirect (§4.1.2.1).
-        return error_page(request, outcome.error)
+        # Other errors offer the client's error redirect as a link (RFC 9700 §4.11.2).
+        return error_page(request, outcome.error, return_to=outcome.return_to)
     return render(request, "consent.html", outcome=outcome)
 
 
