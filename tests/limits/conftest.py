@@ -21,6 +21,7 @@ from piazza.limits.clientip import IPNetwork
 from piazza.limits.ratelimit import RateLimitMiddleware
 from piazza.limits.rules import RULES, Rule
 from piazza.limits.storage import CounterStorage, DatabaseCounters, RedisCounters
+from tests.conftest import wait_for_a_fresh_window
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RIGHT_PASSWORD = "right password"
@@ -153,3 +154,9 @@ def limited_client(storage: CounterStorage) -> Iterator[TestClient]:
 
 def peer(address: str) -> dict[str, str]:
     return {"x-test-peer": address}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit_window() -> None:
+    """Counting tests must not straddle the start of a fixed window (see wait_for_a_fresh_window)."""
+    wait_for_a_fresh_window()

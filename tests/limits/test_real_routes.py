@@ -1,4 +1,5 @@
-"""The rate limits on the real OAuth routes, end to end through create_app."""
+"""The rate limits on the real OAuth routes, end to end through create_app (tests/limits/conftest.py waits
+for a fresh counting window first)."""
 
 from fastapi.testclient import TestClient
 

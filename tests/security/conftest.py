@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from piazza.app import create_app
 from piazza.db import Database
-from tests.conftest import TEST_SECRET_KEY, empty_database, free_port
+from tests.conftest import TEST_SECRET_KEY, empty_database, free_port, wait_for_a_fresh_window
 from tests.factories import make_user, web_session
 
 
@@ -43,18 +43,6 @@ def app_with(make_config) -> Iterator[Callable[..., FastAPI]]:
     for application in built:
         empty_database(application.state.db)
         application.state.db.dispose()
-
-
-RATE_LIMIT_WINDOW = 300  # every window in limits/rules.py is a multiple of 5 minutes
-FRESH_WINDOW_MARGIN = 20  # seconds a rate-limit test may take, on a busy machine
-
-
-def wait_for_a_fresh_window() -> None:
-    """The rate-limit counters use fixed windows: requests on both sides of a window's start are counted
-    apart, so a test counting up to a limit first waits out the last seconds of a window (20 s in 300)."""
-    left = RATE_LIMIT_WINDOW - time.time() % RATE_LIMIT_WINDOW
-    if left < FRESH_WINDOW_MARGIN:
-        time.sleep(left + 0.1)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
+from tests.conftest import wait_for_a_fresh_window
 from tests.factories import bearer, make_client, make_token, make_user
-from tests.security.conftest import wait_for_a_fresh_window
 
 
 @pytest.mark.parametrize(
