@@ -131,3 +131,57 @@ def test_non_utf8_json_registration_is_refused_before_the_route(client, db):
     assert response.status_code == 400
     with db.session(write=False) as s:
         assert s.query(Client).count() == 1  # only the seeded `self`
+
+
+def test_public_client_registers_without_a_secret_and_must_use_pkce(client, db):
+    """RFC 7591 §2 `token_endpoint_auth_method=none`: native apps that cannot keep a secret."""
+    from tests.factories import web_session
+    from tests.oauth.flow import REDIRECT, approve, authorize_params, pkce_pair
+
+    response = client.post(
+        "/api/client",
+        json={"client_name": "Phone App", "redirect_uris": REDIRECT, "token_endpoint_auth_method": "none"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["client_secret"] is None
+    assert body["token_endpoint_auth_method"] == "none"
+    with db.session(write=False) as s:
+        assert s.get(Client, body["client_id"]).secret_digest is None
+
+    web_session(client, make_user(db))
+    without_pkce = client.get(
+        "/oauth/authorize", params=authorize_params(body["client_id"]), follow_redirects=False
+    )
+    assert without_pkce.status_code == 400
+    assert "Public clients must send a code_challenge" in without_pkce.text
+    verifier, challenge = pkce_pair()
+    params = authorize_params(body["client_id"], code_challenge=challenge, code_challenge_method="S256")
+    code = approve(client, params)["code"]
+    token = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": body["client_id"],
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
+    assert token.status_code == 200, token.text
+    assert len(token.json()["access_token"]) == 40
+
+
+def test_confidential_registration_says_its_auth_method(client):
+    fields = {"client_name": "Site", "redirect_uris": "https://s.example/cb"}
+    body = client.post("/api/client", data=fields).json()
+    assert body["token_endpoint_auth_method"] == "client_secret_post"
+    assert len(body["client_secret"]) == 40
+
+
+def test_unknown_auth_method_is_422(client):
+    fields = {"client_name": "X", "redirect_uris": "https://x.example/cb"}
+    fields["token_endpoint_auth_method"] = "tls"
+    response = client.post("/api/client", data=fields)
+    assert response.status_code == 422
+    assert response.json() == {"error": "Invalid token_endpoint_auth_method"}

@@ -119,7 +119,7 @@ async def _registration_fields(request: Request) -> dict[str, Any]:
 async def create_client(request: Request) -> JSONResponse:
     try:
         fields = await _registration_fields(request)
-        for name in ("client_name", "scopes", "website"):
+        for name in ("client_name", "scopes", "website", "token_endpoint_auth_method"):
             if fields.get(name) is not None and not isinstance(fields[name], str):
                 raise RegistrationError(f"{name} must be a string")
         registered = await request.app.state.db.write(
@@ -129,6 +129,7 @@ async def create_client(request: Request) -> JSONResponse:
             fields.get("scopes"),
             fields.get("website"),
             urlsplit(request.app.state.config.base_url).hostname,
+            fields.get("token_endpoint_auth_method"),
         )
     except RegistrationError as error:
         return JSONResponse({"error": error.message}, status_code=422)
@@ -145,6 +146,7 @@ async def create_client(request: Request) -> JSONResponse:
             "redirect_uris": uris,
             "client_id": client.id,
             "redirectUris": uris,
+            "token_endpoint_auth_method": "client_secret_post" if registered.secret else "none",
         },
         # The answer holds the client secret: no cache may keep it (RFC 6749 §5.1, RFC 6819 §5.1.4.1).
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},

@@ -49,7 +49,7 @@ class RegistrationError(PiazzaError):
 @dataclass(frozen=True)
 class Registered:
     client: Client
-    secret: str
+    secret: str | None  # None for a public client
 
 
 # --- redirect URIs ---------------------------------------------------------------------------------
@@ -154,6 +154,9 @@ def validate_client_name(db: Session, name: str | None, instance_host: str | Non
     return name
 
 
+CLIENT_AUTH_METHODS = ("client_secret_post", "client_secret_basic", "none")
+
+
 def register_client(
     db: Session,
     name: str | None,
@@ -161,9 +164,14 @@ def register_client(
     scopes: str | None,
     website: str | None,
     instance_host: str | None = None,
+    auth_method: str | None = None,
 ) -> Registered:
-    """Create a third-party client (confidential: it gets a secret, shown once). Raises
-    RegistrationError for a missing name, a bad redirect URI or an unknown scope."""
+    """Create a third-party client. Confidential by default: it gets a secret, shown once. With
+    `auth_method="none"` (RFC 7591 §2 `token_endpoint_auth_method`) a public client for native and
+    browser apps that cannot keep a secret: no secret, and PKCE is then required at /authorize.
+    Raises RegistrationError for a missing name, a bad redirect URI, scope or auth method."""
+    if auth_method not in (None, "", *CLIENT_AUTH_METHODS):
+        raise RegistrationError("Invalid token_endpoint_auth_method")
     scope_set = parse_scopes(scopes) if scopes and scopes.strip() else frozenset({Scope.EVENT_WRITE.value})
     if not check_scopes_known(scope_set):
         raise RegistrationError("Invalid scopes")
@@ -174,11 +182,11 @@ def register_client(
         parts = urlsplit(website)
         if parts.scheme not in ("http", "https") or not parts.hostname or len(website) > 2048:
             raise RegistrationError("website must be an http(s) URL")
-    secret = generate_token()
+    secret = None if auth_method == "none" else generate_token()
     client = Client(
         id=generate_token(),
         name=name,
-        secret_digest=digest(secret),
+        secret_digest=digest(secret) if secret else None,
         redirect_uris=uris,
         scopes=" ".join(sorted(scope_set)),
         website=website,
