@@ -194,7 +194,8 @@ def seed(
                     "id": event_id,
                     "title": title,
                     "slug": slug,
-                    "description": description,
+                    # Distinct texts, as real events have (feeds cache the plain text by description).
+                    "description": f"{description}<p>Event {event_id}.</p>",
                     "multidate": rng.random() < 0.05,
                     "start_datetime": start,
                     "end_datetime": start + rng.choice((3600, 7200, 10800)),
