@@ -219,8 +219,17 @@ def seed(
             s.execute(insert(Event), rows)
             s.execute(insert(EventTag), links)
         progress(len(ids))
+    # The service's generator, one session per batch of parents: generate_all's single session grows
+    # with every child and its flushes slow down quadratically (about 10,000 parents took many minutes).
     with db.session() as s:
-        seeded.occurrences = occurrences.generate_all(s, now=now)
+        parent_ids = list(
+            s.scalars(select(Event.id).where(Event.recurrent.is_not(None), Event.is_visible.is_(True)))
+        )
+    for first in range(0, len(parent_ids), 500):
+        with db.session() as s:
+            parents = s.scalars(select(Event).where(Event.id.in_(parent_ids[first : first + 500]))).all()
+            made = [occurrences.generate_for_parent(s, parent, now=now) for parent in parents]
+            seeded.occurrences += sum(child is not None for child in made)
     seeded.place_ids = place_ids
     return seeded
 
