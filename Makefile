@@ -25,6 +25,10 @@ test: $(INSTALLED) ## Run the test suite; T=tests/oauth runs a part
 test-slow: $(INSTALLED) ## Run the slow suites (crash, two nodes, fuzzing)
 	$(BIN)/pytest -m slow $(T) || [ $$? -eq 5 ]  # 5: no slow test selected
 
+BENCH_ARGS ?=
+bench: $(INSTALLED) ## Load benchmarks with wrk (not part of test); BENCH_ARGS="--events 1000000 --json out.json"
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 lint: $(INSTALLED) ## ruff check and ruff format --check
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)

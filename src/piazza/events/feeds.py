@@ -6,10 +6,10 @@ An event dict carries Gancio's export keys: `id, title, slug, description` (sani
 `updatedAt` (an aware datetime). `settings` is `piazza.instance.settings.get_settings(...)`.
 
 RSS is built with feedgen (lxml underneath), so every text is escaped by the XML serializer and the
-item description is a real CDATA section. ICS is built with icalendar, which escapes TEXT values and
-folds lines at 75 octets (RFC 5545 §3.1, §3.3.11). Characters that XML 1.0 or RFC 5545 TEXT cannot
-carry (NUL and the other C0 controls but tab and newline) are dropped from user text first; they
-would otherwise make lxml refuse the document or produce an invalid calendar.
+item description is a real CDATA section. ICS is written here line by line, as icalendar writes it:
+TEXT values escaped and lines folded at 75 octets (RFC 5545 §3.1, §3.3.11). Characters that XML 1.0
+or RFC 5545 TEXT cannot carry (NUL and the other C0 controls but tab and newline) are dropped from
+user text first; they would otherwise make lxml refuse the document or produce an invalid calendar.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from feedgen.feed import FeedGenerator
-from icalendar import Alarm, Calendar, Event, vText
 
 from piazza import __version__
 from piazza.events.recurrence import get_zone
@@ -32,6 +31,7 @@ Settings = Mapping[str, Any]
 EventDict = Mapping[str, Any]
 
 ICS_PRODID = "-//Piazza//Piazza events//EN"
+FOLD_OCTETS = 75
 # C0 controls but tab and line feed (carriage returns become line feeds first), DEL, lone surrogates
 # (JSON can carry them; UTF-8 cannot) and the two non-characters XML 1.0 excludes.
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -199,59 +199,115 @@ def render_ics(
     Times are written in UTC (`...Z`), which every calendar application reads without a VTIMEZONE.
     DTSTAMP is the export time (`now`), as RFC 5545 §3.8.7.2 asks when METHOD is present; the
     event's own last change is LAST-MODIFIED.
+
+    Written line by line rather than through icalendar's object model, which cost about 2 ms an event
+    (a 100-event feed answered 3 requests a second); the output is what icalendar writes, properties in
+    its order, and tests/events/test_ics_writer.py compares the two.
     """
-    stamp = _aware(now or datetime.now(UTC)).replace(microsecond=0)
-    calendar = Calendar()
-    calendar.add("prodid", ICS_PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
-    calendar.add("x-published-ttl", vText("PT1H"))
-    calendar.add("x-wr-calname", vText(clean_text(calendar_name or settings.get("title"))))
+    stamp = _ics_time(_aware(now or datetime.now(UTC)))
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        f"PRODID:{_ics_text(ICS_PRODID)}",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+    ]
     if settings.get("description"):
-        calendar.add("x-wr-caldesc", vText(clean_text(settings["description"])))
+        lines.append(f"X-WR-CALDESC:{_ics_text(clean_text(settings['description']))}")
+    lines.append(f"X-WR-CALNAME:{_ics_text(clean_text(calendar_name or settings.get('title')))}")
+    lines.append("X-PUBLISHED-TTL:PT1H")
     for event in events:
-        calendar.add_component(_vevent(event, settings, stamp, alarm))
-    return calendar.to_ical().decode("utf-8")
+        _vevent_lines(lines, event, settings, stamp, alarm)
+    lines.append("END:VCALENDAR")
+    return "\r\n".join(_fold(line) for line in lines) + "\r\n"
 
 
-def _vevent(event: EventDict, settings: Settings, stamp: datetime, alarm: bool) -> Event:
-    vevent = Event()
-    # Stable across exports, so a subscribed calendar updates the event instead of duplicating it.
-    vevent.add("uid", f"{event['id']}@{settings['hostname']}")
-    vevent.add("dtstamp", stamp)
-    title = clean_text(event.get("title"))
-    vevent.add("summary", title)
-    vevent.add("dtstart", _utc(event["start_datetime"]))
+def _vevent_lines(lines: list[str], event: EventDict, settings: Settings, stamp: str, alarm: bool) -> None:
+    """The VEVENT's content lines, in icalendar's order: SUMMARY, DTSTART, DTEND, DTSTAMP, UID, then
+    the others alphabetically."""
+    title = _ics_text(clean_text(event.get("title")))
+    lines.append("BEGIN:VEVENT")
+    lines.append(f"SUMMARY:{title}")
+    lines.append(f"DTSTART:{_ics_time(_utc(event['start_datetime']))}")
     if event.get("end_datetime") is not None:
-        vevent.add("dtend", _utc(event["end_datetime"]))
-    if event.get("updatedAt"):
-        vevent.add("last-modified", _aware(event["updatedAt"]).astimezone(UTC).replace(microsecond=0))
-    plain = clean_text(event.get("plain_description"))
-    if plain:
-        vevent.add("description", plain)
-    vevent.add("url", event_url(event, settings))
-    location = location_text(event)
-    if location:
-        vevent.add("location", location)
-    vevent.add("status", "CONFIRMED")
+        lines.append(f"DTEND:{_ics_time(_utc(event['end_datetime']))}")
+    lines.append(f"DTSTAMP:{stamp}")
+    # Stable across exports, so a subscribed calendar updates the event instead of duplicating it.
+    lines.append(f"UID:{_ics_text(str(event['id']) + '@' + settings['hostname'])}")
     tags = _tags(event)
     if tags:
-        vevent.add("categories", tags)
-    description_html = clean_text(event.get("description"))
-    if description_html:
-        # An X- property is written raw unless given as vText, and raw newlines break the file.
-        vevent.add("x-alt-desc", vText(description_html), parameters={"FMTTYPE": "text/html"})
+        lines.append(f"CATEGORIES:{','.join(_ics_text(tag) for tag in tags)}")
+    plain = clean_text(event.get("plain_description"))
+    if plain:
+        lines.append(f"DESCRIPTION:{_ics_text(plain)}")
     place = event.get("place") or {}
     if place.get("latitude") is not None and place.get("longitude") is not None:
-        vevent.add("geo", (float(place["latitude"]), float(place["longitude"])))
+        lines.append(f"GEO:{float(place['latitude'])};{float(place['longitude'])}")
+    if event.get("updatedAt"):
+        lines.append(f"LAST-MODIFIED:{_ics_time(_aware(event['updatedAt']))}")
+    location = location_text(event)
+    if location:
+        lines.append(f"LOCATION:{_ics_text(location)}")
+    lines.append("STATUS:CONFIRMED")
+    lines.append(f"URL:{event_url(event, settings)}")
+    description_html = clean_text(event.get("description"))
+    if description_html:
+        lines.append(f"X-ALT-DESC;FMTTYPE=text/html:{_ics_text(description_html)}")
     if alarm:
-        reminder = Alarm()
-        reminder.add("action", "DISPLAY")
-        reminder.add("description", title or "Reminder")  # required for DISPLAY (RFC 5545 §3.6.6)
-        reminder.add("trigger", timedelta(hours=-1))
-        vevent.add_component(reminder)
-    return vevent
+        lines.append("BEGIN:VALARM")
+        lines.append("ACTION:DISPLAY")
+        # DESCRIPTION is required for DISPLAY (RFC 5545 §3.6.6).
+        lines.append(f"DESCRIPTION:{title or 'Reminder'}")
+        lines.append("TRIGGER:-PT1H")
+        lines.append("END:VALARM")
+    lines.append("END:VEVENT")
+
+
+def _ics_text(value: str) -> str:
+    """RFC 5545 §3.3.11 TEXT: backslash, semicolon and comma escaped, line breaks as `\\n`."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
+
+
+def _ics_time(value: datetime) -> str:
+    """A UTC DATE-TIME (RFC 5545 §3.3.5, form 2), to the second."""
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _fold(line: str) -> str:
+    """RFC 5545 §3.1: lines of at most 75 octets, continued after CRLF and a space. As icalendar
+    folds: before the octet that would make 75, never between a backslash and the character it
+    escapes."""
+    parts: list[str] = []
+    if line.isascii():  # one octet a character: cut by slicing
+        while len(line) >= FOLD_OCTETS:
+            cut = FOLD_OCTETS - 1 if line[FOLD_OCTETS - 2] not in "\\^" else FOLD_OCTETS - 2
+            parts.append(line[:cut])
+            line = line[cut:]
+        parts.append(line)
+        return "\r\n ".join(parts)
+    current: list[str] = []
+    count = 0
+    for char in line:
+        size = len(char.encode("utf-8", "surrogatepass"))
+        if current and count + size >= FOLD_OCTETS:
+            if len(current) > 1 and current[-1] in "\\^":
+                carried = current.pop()
+                parts.append("".join(current))
+                current, count = [carried], len(carried.encode())
+            else:
+                parts.append("".join(current))
+                current, count = [], 0
+        current.append(char)
+        count += size
+    parts.append("".join(current))
+    return "\r\n ".join(parts)
 
 
 def _utc(timestamp: int) -> datetime:

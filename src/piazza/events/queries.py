@@ -530,8 +530,26 @@ def feed_event(row: Any, tags: list[str]) -> dict[str, Any]:
     event["tags"] = list(tags)
     event["place"] = place_to_wire(row)
     event["updatedAt"] = row["updated_at"]
-    event["plain_description"] = html_to_text(row["description"])
+    event["plain_description"] = _plain_text(row["description"])
     return event
+
+
+# Feeds render the same upcoming events on every request, and turning their HTML into text was half
+# of a feed's cost (README "Benchmarks"). The text depends only on the HTML, so it is cached by it;
+# the size bound keeps the cache under about 8 MB per process.
+PLAIN_TEXT_CACHE_SIZE = 1024
+PLAIN_TEXT_CACHE_MAX_LENGTH = 4096
+
+
+@functools.lru_cache(maxsize=PLAIN_TEXT_CACHE_SIZE)
+def _cached_plain_text(html: str) -> str:
+    return html_to_text(html)
+
+
+def _plain_text(html: str | None) -> str:
+    if html and len(html) <= PLAIN_TEXT_CACHE_MAX_LENGTH:
+        return _cached_plain_text(html)
+    return html_to_text(html)
 
 
 def export_to_wire(event: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,3 @@
+request = function()
+  return wrk.format("GET", "/api/user", { ["Authorization"] = "Bearer " .. next_item() })
+end
