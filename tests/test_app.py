@@ -42,3 +42,19 @@ def test_openapi_document_is_served(client):
     response = client.get("/openapi.json")
     assert response.status_code == 200
     assert "/api/ping" in response.json()["paths"]
+
+
+def test_client_that_leaves_mid_body_is_not_a_server_error(config, caplog):
+    from starlette.requests import ClientDisconnect
+
+    app = create_app(config)
+
+    @app.post("/api/leaving")
+    async def leaving():
+        raise ClientDisconnect()
+
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.ERROR):
+        response = client.post("/api/leaving", content=b"x")
+    app.state.db.dispose()
+    assert response.status_code == 400
+    assert not [r for r in caplog.records if r.name == "piazza"]

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
@@ -104,6 +105,12 @@ def _add_error_handlers(app: FastAPI) -> None:
             where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query"))
             problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
         return PlainTextResponse("; ".join(problems) or "Bad Request", status_code=400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> Response:
+        # The client went away while its body was being read: nobody will read an answer, and it is
+        # not a server error to log. 400 for the access log (nginx would say 499).
+        return PlainTextResponse("Client disconnected", status_code=400)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -161,8 +161,11 @@ def test_listing_statements_do_not_grow_with_the_events(client, db, app, author,
     statements: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
+        if statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            return
+        if "outbox" in statement:  # the mail worker's poll, on its own schedule, is not the request's
+            return
+        statements.append(statement)
 
     engine = db.read_engine
     sa_event.listen(engine, "before_cursor_execute", record)
