@@ -51,7 +51,8 @@ async def login_submit(request: Request) -> Response:
     email, password = form.get("email", ""), form.get("password", "")
     user = await request.app.state.db.write(authenticate, email, password) if email and password else None
     if user is None:
-        return await render_page(request, "login.html", 403, next=target, error="Wrong email or password.", email=email)
+        error = "Wrong email or password."
+        return await render_page(request, "login.html", 403, next=target, error=error, email=email)
     log_in(request, user.id, login_fingerprint(user))
     return secure_headers(RedirectResponse(target, status_code=303))
 
