@@ -43,7 +43,7 @@ def test_a_form_without_the_right_csrf_token_is_refused(client, db, logged_in, p
 def test_editing_an_event_without_csrf_changes_nothing(client, db, logged_in):
     event = make_event(db, logged_in, title="Original")
     data = {"title": "Changed", "start_datetime": "2031-01-01T10:00", "place_name": "X", "place_address": "Y"}
-    response = client.post(f"/event/{event['slug']}/edit", data=data, follow_redirects=False)
+    response = client.post(f"/event/edit?event={event['slug']}", data=data, follow_redirects=False)
     assert response.status_code == 403
     assert client.get(f"/event/{event['slug']}").text.count("Original") >= 1
 

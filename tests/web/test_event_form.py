@@ -114,7 +114,7 @@ def test_the_author_edits_an_event(client, db, logged_in):
     data = {"csrf_token": csrf_of(form)} | _fields(
         title="Dinner (moved)", start_datetime="2031-05-01T19:00", end_datetime="2031-05-01T22:00"
     )
-    response = client.post(f"/event/{event['slug']}/edit", data=data, follow_redirects=False)
+    response = client.post(f"/event/edit?event={event['slug']}", data=data, follow_redirects=False)
     assert response.status_code == 303, response.text
     changed = client.get(f"/api/event/detail/{event['id']}").json()
     assert changed["title"] == "Dinner (moved)"
@@ -126,7 +126,7 @@ def test_someone_else_may_not_edit_or_delete(client, db, logged_in):
     event = make_event(db, other, title="Not mine")
     assert client.get(f"/event/{event['slug']}/edit").status_code == 403
     data = _form(client) | _fields(title="Hijacked")
-    assert client.post(f"/event/{event['slug']}/edit", data=data).status_code == 403
+    assert client.post(f"/event/edit?event={event['slug']}", data=data).status_code == 403
     assert client.post(f"/event/{event['id']}/delete", data=_form(client)).status_code == 403
     assert client.get(f"/api/event/detail/{event['id']}").json()["title"] == "Not mine"
 
@@ -144,3 +144,19 @@ def test_a_moderator_edits_and_deletes_anyones_event(client, db, member):
     response = client.post(f"/event/{event['id']}/delete", data=_form(client), follow_redirects=False)
     assert response.status_code == 303
     assert client.get(f"/api/event/detail/{event['id']}").status_code == 404
+
+
+def test_the_event_forms_get_the_upload_cap_not_the_body_cap(make_config, db):
+    from fastapi.testclient import TestClient
+
+    from piazza.app import create_app
+
+    app = create_app(make_config(max_body_size=4096))
+    image = _png() + b"\0" * 8192  # larger than the body cap, far under the upload cap
+    with TestClient(app) as small:
+        data = _form(small) | _fields()
+        response = small.post("/add", data=data, files={"image": ("big.png", image, "image/png")})
+        assert response.status_code != 413
+        other = small.post("/register", data=data, files={"image": ("big.png", image, "image/png")})
+        assert other.status_code == 413
+    app.state.db.dispose()
