@@ -11,8 +11,8 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from piazza import accounts, events, instance, moderation
@@ -25,6 +25,7 @@ from piazza.middleware import RequestIdMiddleware
 from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
 from piazza.web.pages import router as web_router
+from piazza.web.security import SecurityHeadersMiddleware
 from piazza.web.session import SESSION_COOKIE
 
 log = logging.getLogger("piazza")
@@ -67,6 +68,7 @@ def create_app(config: Config) -> FastAPI:
         same_site="lax",
         https_only=config.is_https,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     install_limits(app, config, database)
     app.add_middleware(RequestIdMiddleware)
     return app

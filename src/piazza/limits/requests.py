@@ -29,6 +29,8 @@ UPLOAD_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("POST", "/api/event"),
         ("PUT", "/api/event"),
+        ("POST", "/add"),  # the pages' event forms (web/event_forms.py)
+        ("POST", "/event/edit"),
         ("POST", "/api/settings/logo"),
         ("POST", "/api/settings/fallbackImage"),
         ("POST", "/api/settings/headerImage"),
