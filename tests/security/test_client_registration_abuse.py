@@ -61,14 +61,22 @@ def test_a_body_over_the_size_cap_is_refused_before_registration(client, db):
 
 
 def test_every_registration_is_confidential_with_a_fresh_secret(client):
-    body = {
-        "client_name": "App",
-        "redirect_uris": REDIRECT,
-        "client_secret": "chosen",
-        "token_endpoint_auth_method": "none",
-    }
+    body = {"client_name": "App", "redirect_uris": REDIRECT, "client_secret": "chosen", "client_id": "x" * 40}
     first = client.post("/api/client", data=body).json()
     second = client.post("/api/client", data=body).json()
     assert first["client_secret"] != "chosen" and len(first["client_secret"]) == 40
     assert first["client_secret"] != second["client_secret"]
-    assert first["client_id"] != second["client_id"]
+    assert first["client_id"] != second["client_id"] and "x" * 40 not in (
+        first["client_id"],
+        second["client_id"],
+    )
+
+
+def test_a_public_client_gets_no_secret_it_could_choose(client):
+    """`token_endpoint_auth_method=none` (RFC 7591 §2) makes a public client: no secret at all, so PKCE is
+    required at /authorize (tests/oauth/test_registration.py shows that); a chosen secret is ignored."""
+    body = {"client_name": "App", "redirect_uris": REDIRECT, "client_secret": "chosen"}
+    body["token_endpoint_auth_method"] = "none"
+    registered = client.post("/api/client", data=body).json()
+    assert registered["client_secret"] is None
+    assert registered["token_endpoint_auth_method"] == "none"

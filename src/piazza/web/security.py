@@ -1,8 +1,8 @@
 """Security headers for every HTML page, set once by a middleware rather than per route.
 
-The policy denies everything by default, then allows this origin's styles, scripts, images and fetches
-(uploaded media live under /media on the same origin): no inline script, no plugins, no framing
-(clickjacking, the consent page included). There is no `form-action` directive on purpose: browsers apply
+The policy denies everything by default, then allows this origin's styles and images (uploaded media
+live under /media on the same origin). The pages need no JavaScript, so none may run at all, inline or
+not; no plugins, no framing (clickjacking, the consent page included). There is no `form-action` directive on purpose: browsers apply
 it to the redirect that follows a form post, and the consent form must land on the app's redirect URI.
 """
 
@@ -13,8 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
 )
 
 PAGE_HEADERS = {
