@@ -25,6 +25,7 @@ from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
 from piazza.web.admin import router as admin_router
 from piazza.web.pages import router as web_router
+from piazza.web.security import SecurityHeadersMiddleware
 from piazza.web.session import SESSION_COOKIE
 
 log = logging.getLogger("piazza")
@@ -68,6 +69,7 @@ def create_app(config: Config) -> FastAPI:
         same_site="lax",
         https_only=config.is_https,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     install_limits(app, config, database)
     app.add_middleware(RequestIdMiddleware)
     return app

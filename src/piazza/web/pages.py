@@ -2,66 +2,44 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from piazza.accounts.service import authenticate
 from piazza.oauth.api import form_pairs, oauth_request
 from piazza.oauth.authorize import AUTHORIZATION_PARAMS, Outcome, decide_authorization, start_authorization
 from piazza.oauth.service import login_fingerprint
+from piazza.web.render import HERE, error_page, render_page
+from piazza.web.security import secure_headers
 from piazza.web.session import (
     check_csrf,
-    csrf_token,
     log_in,
     safe_next,
     session_fingerprint,
     session_user_id,
 )
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 
-# Pages are never framed (clickjacking) and load nothing but our own stylesheet.
-PAGE_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
+
+# The few static files the pages use, by name: nothing else under static/ is reachable.
+STATIC_FILES = {"piazza.css": "text/css", "suggest.js": "text/javascript"}
 
 
-def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
-    context.setdefault("csrf_token", csrf_token(request))
-    context.setdefault("user_id", session_user_id(request))
-    return templates.TemplateResponse(request, name, context, status_code=status, headers=PAGE_HEADERS)
-
-
-def error_page(request: Request, message: str, status: int = 400) -> Response:
-    return render(request, "error.html", status, message=message)
-
-
-def _secure_headers(response: Response) -> Response:
-    response.headers.update(PAGE_HEADERS)
-    return response
-
-
-@router.get("/static/piazza.css")
-async def stylesheet() -> Response:
-    css = (HERE / "static" / "piazza.css").read_text()
-    return PlainTextResponse(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+@router.get("/static/{name}")
+async def static_file(name: str) -> Response:
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        return PlainTextResponse("Not Found", status_code=404)
+    text = (HERE / "static" / name).read_text()
+    return PlainTextResponse(text, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
 
 
 @router.get("/login")
 async def login_page(request: Request, next: str = "/") -> Response:
-    return render(request, "login.html", next=safe_next(next), error=None, email="")
+    return await render_page(request, "login.html", next=safe_next(next), error=None, email="")
 
 
 @router.post("/login")
@@ -69,36 +47,37 @@ async def login_submit(request: Request) -> Response:
     form = dict(reversed(await form_pairs(request)))
     target = safe_next(form.get("next"))
     if not check_csrf(request, form.get("csrf_token")):
-        return error_page(request, "The form expired. Please go back and try again.", 403)
+        return await error_page(request, "The form expired. Please go back and try again.", 403)
     email, password = form.get("email", ""), form.get("password", "")
     user = await request.app.state.db.write(authenticate, email, password) if email and password else None
     if user is None:
-        return render(request, "login.html", 403, next=target, error="Wrong email or password.", email=email)
+        error = "Wrong email or password."
+        return await render_page(request, "login.html", 403, next=target, error=error, email=email)
     log_in(request, user.id, login_fingerprint(user))
-    return _secure_headers(RedirectResponse(target, status_code=303))
+    return secure_headers(RedirectResponse(target, status_code=303))
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     form = dict(reversed(await form_pairs(request)))
     if not check_csrf(request, form.get("csrf_token")):
-        return error_page(request, "The form expired. Please go back and try again.", 403)
+        return await error_page(request, "The form expired. Please go back and try again.", 403)
     request.session.clear()
-    return _secure_headers(RedirectResponse("/", status_code=303))
+    return secure_headers(RedirectResponse("/", status_code=303))
 
 
 def _login_redirect(request: Request, params: dict[str, str]) -> Response:
     back = "/oauth/authorize" + ("?" + urlencode(params) if params else "")
-    return _secure_headers(RedirectResponse("/login?" + urlencode({"next": back}), status_code=303))
+    return secure_headers(RedirectResponse("/login?" + urlencode({"next": back}), status_code=303))
 
 
-def _show(request: Request, outcome: Outcome) -> Response:
+async def _show(request: Request, outcome: Outcome) -> Response:
     if outcome.response is not None:
-        return _secure_headers(outcome.response)
+        return secure_headers(outcome.response)
     if outcome.error is not None:
         # An unknown client or an unregistered redirect URI: an error page, never a redirect (§4.1.2.1).
-        return error_page(request, outcome.error)
-    return render(request, "consent.html", outcome=outcome)
+        return await error_page(request, outcome.error)
+    return await render_page(request, "consent.html", outcome=outcome)
 
 
 @router.get("/authorize")
@@ -113,7 +92,7 @@ async def authorize(request: Request) -> Response:
     if outcome.response is None and outcome.error is None and not outcome.logged_in:
         # Valid request, nobody logged in: log in first, then come back to this same request.
         return _login_redirect(request, outcome.params)
-    return _show(request, outcome)
+    return await _show(request, outcome)
 
 
 @router.post("/oauth/authorize")
@@ -124,7 +103,7 @@ async def authorize_decision(request: Request) -> Response:
     if session_user_id(request) is None:
         return _login_redirect(request, dict(reversed(params)))
     if not check_csrf(request, fields.get("csrf_token")):
-        return error_page(request, "The form expired. Please go back to the app and try again.", 403)
+        return await error_page(request, "The form expired. Please go back to the app and try again.", 403)
     oreq = oauth_request(request, params, with_query=False)
     approved = fields.get("decision") == "approve"
     config = request.app.state.config
@@ -138,4 +117,4 @@ async def authorize_decision(request: Request) -> Response:
     )
     if outcome.response is None and outcome.error is None:
         return _login_redirect(request, dict(reversed(params)))
-    return _show(request, outcome)
+    return await _show(request, outcome)
