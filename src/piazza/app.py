@@ -56,8 +56,8 @@ def create_app(config: Config) -> FastAPI:
 
     app.include_router(accounts.router)
     app.include_router(oauth_router)
+    app.include_router(admin_router)  # before web_router, whose /static/{name} would take admin.css
     app.include_router(web_router)
-    app.include_router(admin_router)
     app.include_router(instance.router)
     app.include_router(events.router)
     app.include_router(moderation.router)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -20,7 +19,6 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from piazza.accounts.models import Role
 from piazza.errors import Invalid, PiazzaError
@@ -30,12 +28,11 @@ from piazza.instance.service import SECRET_MASK
 from piazza.mail import wake_mail_worker
 from piazza.oauth.scopes import Permission
 from piazza.web import admin_service as admin
-from piazza.web.admin_service import Login, NotLoggedIn
-from piazza.web.pages import PAGE_HEADERS
-from piazza.web.session import check_csrf, csrf_token, session_fingerprint, session_user_id
+from piazza.web.admin_service import NotLoggedIn
+from piazza.web.render import HERE, Layout, error_page, load, render, templates
+from piazza.web.security import secure_headers
+from piazza.web.session import check_csrf
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 
 # Gancio's i18n keys that the services raise, in words for the page.
@@ -68,40 +65,28 @@ EXPIRED_FORM = "The form expired. Please go back, reload the page and try again.
 MAX_IMAGE_FORM_FIELDS = 10
 
 
-def _login(request: Request) -> Login:
-    return Login(session_user_id(request), session_fingerprint(request))
-
-
-def _local_time(timestamp: int | None, timezone: str) -> str:
+def _local_time(timestamp: int | None, zone: ZoneInfo) -> str:
     if timestamp is None:
         return ""
-    return (
-        datetime.fromtimestamp(timestamp, UTC).astimezone(ZoneInfo(timezone)).strftime("%a %d %b %Y, %H:%M")
-    )
+    return datetime.fromtimestamp(timestamp, UTC).astimezone(zone).strftime("%a %d %b %Y, %H:%M")
 
 
-def _local_iso(timestamp: int, timezone: str) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).astimezone(ZoneInfo(timezone)).isoformat()
+def _local_iso(timestamp: int, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).astimezone(zone).isoformat()
 
 
-templates.env.filters["local_time"] = _local_time
-templates.env.filters["local_iso"] = _local_iso
+templates.env.filters["admin_time"] = _local_time
+templates.env.filters["admin_iso"] = _local_iso
 
 
-def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
-    context.setdefault("csrf_token", csrf_token(request))
-    context.setdefault("user_id", session_user_id(request))
+def _page(request: Request, name: str, layout: Layout, status: int = 200, **context: Any) -> Response:
     context.setdefault("notice", NOTICES.get(request.query_params.get("done", "")))
     context.setdefault("error", None)
-    return templates.TemplateResponse(request, name, context, status_code=status, headers=PAGE_HEADERS)
+    return render(request, name, layout, status, **context)
 
 
 def _redirect(location: str) -> Response:
-    return RedirectResponse(location, status_code=303, headers=PAGE_HEADERS)
-
-
-def _error_page(request: Request, message: str, status: int) -> Response:
-    return render(request, "error.html", status, message=message)
+    return secure_headers(RedirectResponse(location, status_code=303))
 
 
 def _message(exc: PiazzaError) -> str:
@@ -115,7 +100,7 @@ async def _guarded(request: Request, page: Callable[[], Awaitable[Response]]) ->
     except NotLoggedIn:
         return _redirect("/login?" + urlencode({"next": request.url.path}))
     except PiazzaError as exc:
-        return _error_page(request, _message(exc), exc.status)
+        return await error_page(request, _message(exc), exc.status)
 
 
 async def _form(request: Request) -> dict[str, str] | None:
@@ -136,8 +121,8 @@ async def admin_home() -> Response:
 @router.get("/admin/moderation")
 async def moderation_page(request: Request) -> Response:
     async def page() -> Response:
-        view = await request.app.state.db.read(admin.moderation_view, _login(request))
-        return render(request, "admin/moderation.html", **view)
+        layout, view = await load(request, admin.moderation_view)
+        return _page(request, "admin/moderation.html", layout, **view)
 
     return await _guarded(request, page)
 
@@ -146,8 +131,8 @@ async def moderation_page(request: Request) -> Response:
 async def confirm_event(request: Request, event_id: int) -> Response:
     async def page() -> Response:
         if await _form(request) is None:
-            return _error_page(request, EXPIRED_FORM, 403)
-        await request.app.state.db.write(admin.confirm_event, _login(request), event_id)
+            return await error_page(request, EXPIRED_FORM, 403)
+        await load(request, admin.confirm_event, event_id, write=True)
         return _redirect("/admin/moderation?done=confirmed")
 
     return await _guarded(request, page)
@@ -157,8 +142,8 @@ async def confirm_event(request: Request, event_id: int) -> Response:
 async def reject_event(request: Request, event_id: int) -> Response:
     async def page() -> Response:
         if await _form(request) is None:
-            return _error_page(request, EXPIRED_FORM, 403)
-        obsolete = await request.app.state.db.write(admin.reject_event, _login(request), event_id)
+            return await error_page(request, EXPIRED_FORM, 403)
+        _, obsolete = await load(request, admin.reject_event, event_id, write=True)
         events.remove_media_files(request.app.state.config.media_dir, obsolete)
         return _redirect("/admin/moderation?done=rejected")
 
@@ -169,8 +154,10 @@ async def reject_event(request: Request, event_id: int) -> Response:
 
 
 async def _users_page(request: Request, status: int = 200, **context: Any) -> Response:
-    view = await request.app.state.db.read(admin.users_view, _login(request))
-    return render(request, "admin/users.html", status, roles=[r.value for r in Role], **view, **context)
+    layout, view = await load(request, admin.users_view)
+    return _page(
+        request, "admin/users.html", layout, status, roles=[r.value for r in Role], **view, **context
+    )
 
 
 @router.get("/admin/users")
@@ -183,11 +170,11 @@ async def invite_user(request: Request) -> Response:
     async def page() -> Response:
         form = await _form(request)
         if form is None:
-            return _error_page(request, EXPIRED_FORM, 403)
+            return await error_page(request, EXPIRED_FORM, 403)
         state = request.app.state
         email, role = form.get("email", ""), form.get("role", "")
         try:
-            await state.db.write(admin.invite_user, _login(request), state.config, email, role)
+            await load(request, admin.invite_user, state.config, email, role, write=True)
         except PiazzaError as exc:
             if exc.status == 403:
                 raise
@@ -203,10 +190,10 @@ async def update_user(request: Request, user_id: int) -> Response:
     async def page() -> Response:
         form = await _form(request)
         if form is None:
-            return _error_page(request, EXPIRED_FORM, 403)
+            return await error_page(request, EXPIRED_FORM, 403)
         state = request.app.state
         try:
-            await state.db.write(admin.update_user, _login(request), state.config, user_id, form)
+            await load(request, admin.update_user, state.config, user_id, form, write=True)
         except PiazzaError as exc:
             if exc.status in (403, 404):
                 raise
@@ -220,8 +207,8 @@ async def update_user(request: Request, user_id: int) -> Response:
 @router.get("/admin/users/{user_id}/delete")
 async def delete_user_page(request: Request, user_id: int) -> Response:
     async def page() -> Response:
-        view = await request.app.state.db.read(admin.user_view, _login(request), user_id)
-        return render(request, "admin/user_delete.html", **view)
+        layout, view = await load(request, admin.user_view, user_id)
+        return _page(request, "admin/user_delete.html", layout, **view)
 
     return await _guarded(request, page)
 
@@ -230,9 +217,9 @@ async def delete_user_page(request: Request, user_id: int) -> Response:
 async def delete_user(request: Request, user_id: int) -> Response:
     async def page() -> Response:
         if await _form(request) is None:
-            return _error_page(request, EXPIRED_FORM, 403)
+            return await error_page(request, EXPIRED_FORM, 403)
         try:
-            await request.app.state.db.write(admin.delete_user, _login(request), user_id)
+            await load(request, admin.delete_user, user_id, write=True)
         except PiazzaError as exc:
             if exc.status in (403, 404):
                 raise
@@ -247,13 +234,14 @@ async def delete_user(request: Request, user_id: int) -> Response:
 
 async def _settings_page(request: Request, status: int = 200, **context: Any) -> Response:
     state = request.app.state
-    view = await state.db.read(admin.settings_view, _login(request), state.config.base_url)
+    layout, view = await load(request, admin.settings_view, state.config.base_url)
     if "form" in context:  # show what was posted, not what is stored, next to the error
         view["settings"] = view["settings"] | context.pop("form")
     smtp = view["settings"].get("smtp") or {}
-    return render(
+    return _page(
         request,
         "admin/settings.html",
+        layout,
         status,
         smtp=smtp,
         smtp_auth=smtp.get("auth") or {},
@@ -278,9 +266,9 @@ async def save_settings(request: Request) -> Response:
     async def page() -> Response:
         form = await _form(request)
         if form is None:
-            return _error_page(request, EXPIRED_FORM, 403)
+            return await error_page(request, EXPIRED_FORM, 403)
         try:
-            await request.app.state.db.write(admin.save_settings, _login(request), form)
+            await load(request, admin.save_settings, form, write=True)
         except PiazzaError as exc:
             if exc.status == 403:
                 raise
@@ -298,11 +286,11 @@ async def save_smtp(request: Request) -> Response:
     async def page() -> Response:
         form = await _form(request)
         if form is None:
-            return _error_page(request, EXPIRED_FORM, 403)
+            return await error_page(request, EXPIRED_FORM, 403)
         state = request.app.state
         send_test = form.get("action") == "test"
         try:
-            queued = await state.db.write(admin.save_smtp, _login(request), form, send_test=send_test)
+            _, queued = await load(request, admin.save_smtp, form, send_test, write=True)
         except PiazzaError as exc:
             if exc.status == 403:
                 raise
@@ -319,13 +307,13 @@ async def save_smtp(request: Request) -> Response:
 async def upload_image(request: Request, field: str) -> Response:
     async def page() -> Response:
         if field not in images.IMAGES:
-            return _error_page(request, "There is no such image.", 404)
+            return await error_page(request, "There is no such image.", 404)
         async with request.form(max_files=1, max_fields=MAX_IMAGE_FORM_FIELDS) as form:
             token = form.get("csrf_token")
             if not check_csrf(request, token if isinstance(token, str) else None):
-                return _error_page(request, EXPIRED_FORM, 403)
+                return await error_page(request, EXPIRED_FORM, 403)
             # Check the role before decoding anything that was sent.
-            await request.app.state.db.read(admin.staff_user, _login(request), Permission.ADMIN)
+            await load(request, admin.check_staff, Permission.ADMIN)
             upload = form.get("image")
             reset = form.get("action") == "reset"
             data = b""
@@ -341,7 +329,7 @@ async def upload_image(request: Request, field: str) -> Response:
             except Invalid as exc:
                 return await _settings_page(request, 400, error=f"{_message(exc)}.")
         state = request.app.state
-        await state.db.write(admin.save_image, _login(request), state.config.data_dir, field, png)
+        await load(request, admin.save_image, state.config.data_dir, field, png, write=True)
         return _redirect("/admin/settings?done=image#images")
 
     return await _guarded(request, page)

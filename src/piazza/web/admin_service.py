@@ -1,15 +1,16 @@
 """What the admin pages read and write, each as one function run in one transaction.
 
-Every function first checks the login session against the database (`staff_user`), so a role change or a
-deactivation takes effect on the very next request. The rules themselves stay in the services the API
-uses (events.service, accounts.people, instance.service, instance.images); this module only composes them
-for the pages and parses their forms. No FastAPI or Starlette here.
+Each function is run by `render.load(request, fn, ...)` as `fn(session, layout, ...)`, in the same
+transaction that read the layout and the logged-in person from the database, and first checks that
+person's role (`staff`), so a role change or a deactivation takes effect on the very next request.
+The rules themselves stay in the services the API uses (events.service, accounts.people,
+instance.service, instance.images); this module only composes them for the pages and parses their forms.
+No FastAPI or Starlette here.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from piazza.instance import service as instance
 from piazza.instance.collections_service import list_collections
 from piazza.moderation.service import recent_reports
 from piazza.oauth.scopes import Permission, role_grants
-from piazza.oauth.service import find_logged_in_user
+from piazza.web.render import Layout, Visitor
 
 # The instance settings the settings page edits, by kind of input.
 TEXT_SETTINGS = ("title", "description", "instance_timezone", "instance_locale", "admin_email")
@@ -48,38 +49,33 @@ class NotLoggedIn(Exception):
     """No login session, or one that no longer matches an active user: the page sends to /login."""
 
 
-@dataclass(frozen=True)
-class Login:
-    """What the session cookie claims: checked against the database by `staff_user`."""
-
-    user_id: int | None
-    fingerprint: str | None
-
-
-def staff_user(db: Session, login: Login, permission: Permission) -> User:
-    """The logged-in user when their role grants `permission`. Raises NotLoggedIn, Forbidden."""
-    user = find_logged_in_user(db, login.user_id, login.fingerprint)
-    if user is None:
+def staff(layout: Layout, permission: Permission) -> Visitor:
+    """The logged-in person when their role grants `permission`. Raises NotLoggedIn, Forbidden."""
+    visitor = layout.visitor
+    if visitor is None:
         raise NotLoggedIn()
-    if not role_grants(user.role, permission):
-        raise Forbidden(
-            "This page is for the instance's admins."
-            if permission is Permission.ADMIN
-            else "This page is for the instance's admins and editors."
-        )
-    return user
+    if not role_grants(visitor.role, permission):
+        if permission is Permission.ADMIN:
+            raise Forbidden("This page is for the instance's admins.")
+        raise Forbidden("This page is for the instance's admins and editors.")
+    return visitor
 
 
-def _actor(user: User) -> events.Actor:
+def check_staff(db: Session, layout: Layout, permission: Permission) -> None:
+    """Only the role check, for a route that must check it before reading what was sent."""
+    staff(layout, permission)
+
+
+def _actor(user: Visitor) -> events.Actor:
     return events.Actor(user_id=user.id, is_moderator=True)
 
 
 # --- moderation ---------------------------------------------------------------------------------------
 
 
-def moderation_view(db: Session, login: Login) -> dict[str, Any]:
+def moderation_view(db: Session, layout: Layout) -> dict[str, Any]:
     """The hidden future events waiting for a moderator, and the latest reports."""
-    user = staff_user(db, login, Permission.MODERATE)
+    user = staff(layout, Permission.MODERATE)
     waiting = queries.list_unconfirmed(db, now=int(time.time()))
     author_ids = {event["userId"] for event in waiting if event["userId"] is not None}
     authors = dict(db.execute(select(User.id, User.email).where(User.id.in_(author_ids))).all())
@@ -88,48 +84,47 @@ def moderation_view(db: Session, login: Login) -> dict[str, Any]:
         "events": waiting,
         "authors": authors,
         "reports": recent_reports(db),
-        "timezone": queries.instance_timezone(db),
     }
 
 
-def confirm_event(db: Session, login: Login, event_id: int) -> None:
+def confirm_event(db: Session, layout: Layout, event_id: int) -> None:
     """Publish the event (and generate the occurrences of a recurrent parent). Raises NotFound."""
-    user = staff_user(db, login, Permission.MODERATE)
+    user = staff(layout, Permission.MODERATE)
     events.confirm_event(db, _actor(user), event_id)
 
 
-def reject_event(db: Session, login: Login, event_id: int) -> list[str]:
+def reject_event(db: Session, layout: Layout, event_id: int) -> list[str]:
     """Delete the event; returns its image files to remove once committed. Raises NotFound."""
-    user = staff_user(db, login, Permission.MODERATE)
+    user = staff(layout, Permission.MODERATE)
     return events.delete_event(db, _actor(user), event_id)
 
 
 # --- users ----------------------------------------------------------------------------------------------
 
 
-def users_view(db: Session, login: Login) -> dict[str, Any]:
-    user = staff_user(db, login, Permission.ADMIN)
+def users_view(db: Session, layout: Layout) -> dict[str, Any]:
+    user = staff(layout, Permission.ADMIN)
     return {"viewer": user, "users": list_users_for_admin(db)}
 
 
-def user_view(db: Session, login: Login, user_id: int) -> dict[str, Any]:
+def user_view(db: Session, layout: Layout, user_id: int) -> dict[str, Any]:
     """One user, for the delete confirmation. Raises NotFound."""
-    viewer = staff_user(db, login, Permission.ADMIN)
+    viewer = staff(layout, Permission.ADMIN)
     return {"viewer": viewer, "user": get_user(db, user_id)}
 
 
-def invite_user(db: Session, login: Login, config: Config, email: str, role: str) -> User:
+def invite_user(db: Session, layout: Layout, config: Config, email: str, role: str) -> User:
     """Create an active user and mail them a link to choose a password. Raises Invalid, Conflict."""
-    staff_user(db, login, Permission.ADMIN)
+    staff(layout, Permission.ADMIN)
     if not email.strip():
         raise Invalid("email required", field="email")
     return people.invite_user(db, config, email, role=role or None)
 
 
-def update_user(db: Session, login: Login, config: Config, user_id: int, form: dict[str, str]) -> User:
+def update_user(db: Session, layout: Layout, config: Config, user_id: int, form: dict[str, str]) -> User:
     """Change a user's role or activate/deactivate them (the last-admin rule and the token revocation
     are the service's). Raises NotFound, Invalid."""
-    staff_user(db, login, Permission.ADMIN)
+    staff(layout, Permission.ADMIN)
     changes: dict[str, Any] = {}
     if "role" in form:
         changes["role"] = form["role"]
@@ -142,18 +137,18 @@ def update_user(db: Session, login: Login, config: Config, user_id: int, form: d
     return people.update_user(db, config, user_id, changes)
 
 
-def delete_user(db: Session, login: Login, user_id: int) -> None:
+def delete_user(db: Session, layout: Layout, user_id: int) -> None:
     """Raises NotFound, LastAdmin."""
-    staff_user(db, login, Permission.ADMIN)
+    staff(layout, Permission.ADMIN)
     people.delete_user(db, user_id)
 
 
 # --- settings -------------------------------------------------------------------------------------------
 
 
-def settings_view(db: Session, login: Login, base_url: str) -> dict[str, Any]:
+def settings_view(db: Session, layout: Layout, base_url: str) -> dict[str, Any]:
     """The settings as an admin sees them (SMTP password masked) and the collections to choose from."""
-    user = staff_user(db, login, Permission.ADMIN)
+    user = staff(layout, Permission.ADMIN)
     return {
         "viewer": user,
         "settings": instance.settings_for_admin(db, base_url),
@@ -161,10 +156,10 @@ def settings_view(db: Session, login: Login, base_url: str) -> dict[str, Any]:
     }
 
 
-def save_settings(db: Session, login: Login, form: dict[str, str]) -> None:
+def save_settings(db: Session, layout: Layout, form: dict[str, str]) -> None:
     """Store the main settings from the form, all or none. Unchecked boxes are false; an empty
     collection means "none". Raises Invalid (an unknown time zone or collection, an empty title...)."""
-    staff_user(db, login, Permission.ADMIN)
+    staff(layout, Permission.ADMIN)
     values: dict[str, Any] = {}
     for key in TEXT_SETTINGS:
         value = form.get(key, "").strip()
@@ -200,10 +195,10 @@ def smtp_from_form(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def save_smtp(db: Session, login: Login, form: dict[str, str], *, send_test: bool) -> bool:
+def save_smtp(db: Session, layout: Layout, form: dict[str, str], send_test: bool) -> bool:
     """Store the SMTP settings; with `send_test`, also queue a test mail to the admin email.
     Returns whether a test mail was queued. Raises Invalid."""
-    staff_user(db, login, Permission.ADMIN)
+    staff(layout, Permission.ADMIN)
     smtp = smtp_from_form(form)
     if send_test:
         return instance.save_smtp(db, smtp)
@@ -211,7 +206,7 @@ def save_smtp(db: Session, login: Login, form: dict[str, str], *, send_test: boo
     return False
 
 
-def save_image(db: Session, login: Login, data_dir: Path, field: str, png: bytes | None) -> None:
+def save_image(db: Session, layout: Layout, data_dir: Path, field: str, png: bytes | None) -> None:
     """Store an uploaded logo/fallback/header image (already converted to PNG), or reset it (None)."""
-    staff_user(db, login, Permission.ADMIN)
+    staff(layout, Permission.ADMIN)
     images.save_image(db, data_dir, images.IMAGES[field], png)
