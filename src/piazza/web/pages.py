@@ -11,6 +11,7 @@ from piazza.accounts.service import authenticate
 from piazza.oauth.api import form_pairs, oauth_request
 from piazza.oauth.authorize import AUTHORIZATION_PARAMS, Outcome, decide_authorization, start_authorization
 from piazza.oauth.service import login_fingerprint
+from piazza.web import account_pages, apps_page, event_forms, public
 from piazza.web.render import HERE, error_page, render_page
 from piazza.web.security import secure_headers
 from piazza.web.session import (
@@ -25,7 +26,7 @@ router = APIRouter(include_in_schema=False)
 
 
 # The few static files the pages use, by name: nothing else under static/ is reachable.
-STATIC_FILES = {"piazza.css": "text/css", "suggest.js": "text/javascript"}
+STATIC_FILES = {"piazza.css": "text/css"}
 
 
 @router.get("/static/{name}")
@@ -118,3 +119,10 @@ async def authorize_decision(request: Request) -> Response:
     if outcome.response is None and outcome.error is None:
         return _login_redirect(request, dict(reversed(params)))
     return await _show(request, outcome)
+
+
+# The other page families, each in its own module, served through this one router.
+router.include_router(public.router)
+router.include_router(account_pages.router)
+router.include_router(event_forms.router)
+router.include_router(apps_page.router)

@@ -103,6 +103,14 @@ def local_time(timestamp: int | float | None, zone: ZoneInfo) -> datetime | None
     return datetime.fromtimestamp(timestamp, zone) if timestamp is not None else None
 
 
+def _local(timestamp: int | float | None, zone: ZoneInfo) -> datetime | None:
+    """Jinja filter: `{{ event.start_datetime | local(layout.zone) }}`, a datetime in the instance zone."""
+    return local_time(timestamp, zone)
+
+
+templates.env.filters["local"] = _local
+
+
 def render(request: Request, name: str, layout: Layout | None, status: int = 200, **context: Any) -> Response:
     """A page from `templates/`, with the layout, the CSRF token and the security headers."""
     context.setdefault("csrf_token", csrf_token(request))

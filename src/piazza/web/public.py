@@ -1,0 +1,187 @@
+"""What every visitor sees: the home page, the month calendar, an event, the static pages."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from piazza.errors import NotFound
+from piazza.events import queries
+from piazza.events.places import search_places
+from piazza.events.tags import search_tags
+from piazza.instance.announcements_service import visible_announcements
+from piazza.instance.collection_events import collection_events
+from piazza.instance.pages_service import visible_page
+from piazza.web.render import Layout, error_page, load, render
+
+router = APIRouter(include_in_schema=False)
+
+# The home page shows upcoming events up to this many; the filters narrow it down.
+HOME_LIMIT = 200
+# How many known places and tags the filters and the event form offer.
+SUGGESTIONS = 200
+
+
+def event_day(event: dict[str, Any], zone: ZoneInfo) -> date:
+    return datetime.fromtimestamp(event["start_datetime"], zone).date()
+
+
+def group_by_day(events: list[dict[str, Any]], zone: ZoneInfo) -> list[tuple[date, list[dict[str, Any]]]]:
+    """Events in start order, grouped under their day in the instance time zone."""
+    return [(day, list(items)) for day, items in groupby(events, key=lambda e: event_day(e, zone))]
+
+
+def _parse_place(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _home_data(db: Session, layout: Layout, tag: str | None, place_id: int | None) -> dict[str, Any]:
+    now = int(time.time())
+    collection = layout.settings.get("collection_in_home")
+    if collection and not tag and place_id is None:
+        events = collection_events(db, str(collection), start_at=now, max=HOME_LIMIT)
+    else:
+        params: dict[str, list[str]] = {"max": [str(HOME_LIMIT)]}
+        if tag:
+            params["tags"] = [tag]
+        if place_id is not None:
+            params["places"] = [str(place_id)]
+        events = queries.list_events(db, queries.parse_listing(params, now=now))
+    return {
+        "events": events,
+        "announcements": visible_announcements(db),
+        "places": search_places(db, None, SUGGESTIONS),
+        "tags": search_tags(db, None, SUGGESTIONS),
+        "collection": collection if collection and not tag and place_id is None else None,
+    }
+
+
+@router.get("/")
+async def home(request: Request, tag: str | None = None, place: str | None = None) -> Response:
+    tag = (tag or "").strip()[:100] or None
+    place_id = _parse_place(place)
+    layout, data = await load(request, _home_data, tag, place_id)
+    assert data is not None  # noqa: S101  (load returns fn's result)
+    return render(
+        request,
+        "home.html",
+        layout,
+        days=group_by_day(data.pop("events"), layout.zone),
+        tag=tag,
+        place_id=place_id,
+        **data,
+    )
+
+
+# --- the month calendar -------------------------------------------------------------------------------
+
+
+def parse_month(value: str | None, zone: ZoneInfo) -> tuple[int, int]:
+    """`YYYY-MM`, or the current month in the instance time zone."""
+    if value:
+        try:
+            parsed = datetime.strptime(value, "%Y-%m")
+            if 1900 <= parsed.year <= 9999:
+                return parsed.year, parsed.month
+        except ValueError:
+            pass
+    today = datetime.now(zone)
+    return today.year, today.month
+
+
+def _shift(year: int, month: int, delta: int) -> str:
+    index = year * 12 + (month - 1) + delta
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _calendar_data(db: Session, layout: Layout, month: str | None) -> dict[str, Any]:
+    zone = layout.zone
+    year, number = parse_month(month, zone)
+    first = datetime(year, number, 1, tzinfo=zone)
+    after = first + timedelta(days=calendar.monthrange(year, number)[1])
+    params = {"start": [str(int(first.timestamp()))], "end": [str(int(after.timestamp()))], "max": ["1000"]}
+    by_day: dict[int, list[dict[str, Any]]] = {}
+    for event in queries.list_events(db, queries.parse_listing(params)):
+        day = event_day(event, zone)
+        if (day.year, day.month) == (year, number):
+            by_day.setdefault(day.day, []).append(event)
+    return {
+        "year": year,
+        "month": number,
+        "month_name": first.strftime("%B %Y"),
+        "weeks": calendar.Calendar(firstweekday=0).monthdayscalendar(year, number),
+        "by_day": by_day,
+        "weekdays": [(calendar.day_abbr[i], calendar.day_name[i]) for i in range(7)],
+        "previous": _shift(year, number, -1),
+        "next": _shift(year, number, 1),
+        "today": datetime.now(zone).date(),
+    }
+
+
+@router.get("/calendar")
+async def month_calendar(request: Request, month: str | None = None) -> Response:
+    layout, data = await load(request, _calendar_data, month)
+    assert data is not None  # noqa: S101
+    return render(request, "calendar.html", layout, **data)
+
+
+# --- one event ----------------------------------------------------------------------------------------
+
+
+def _event_data(db: Session, layout: Layout, slug_or_id: str) -> dict[str, Any]:
+    visitor = layout.visitor
+    event, _ = queries.get_event_detail(
+        db,
+        slug_or_id,
+        user_id=visitor.id if visitor else None,
+        is_moderator=visitor.is_moderator if visitor else False,
+    )
+    return event
+
+
+@router.get("/event/{slug_or_id}")
+async def event_page(request: Request, slug_or_id: str) -> Response:
+    try:
+        layout, event = await load(request, _event_data, slug_or_id)
+    except NotFound:
+        return await error_page(request, "This event does not exist, or is not public.", 404)
+    assert event is not None  # noqa: S101
+    base = str(layout.settings["baseurl"])
+    media = event["media"][0] if event.get("media") else None
+    image_url = f"{base}/media/{media['url']}" if media else f"{base}/fallbackimage.png"
+    visitor = layout.visitor
+    may_edit = visitor is not None and (visitor.is_moderator or event.get("isMine"))
+    return render(
+        request,
+        "event.html",
+        layout,
+        event=event,
+        media=media,
+        image_url=image_url,
+        event_url=f"{base}/event/{event['slug'] or event['id']}",
+        may_edit=may_edit,
+    )
+
+
+# --- static pages -------------------------------------------------------------------------------------
+
+
+def _page_data(db: Session, layout: Layout, slug: str) -> dict[str, Any]:
+    return visible_page(db, slug)
+
+
+@router.get("/p/{slug}")
+async def static_page(request: Request, slug: str) -> Response:
+    try:
+        layout, page = await load(request, _page_data, slug)
+    except NotFound:
+        return await error_page(request, "This page does not exist.", 404)
+    return render(request, "page.html", layout, page=page)
