@@ -83,7 +83,9 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         database.dispose()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open, its event loop runs in this thread, and
+# every later test that calls asyncio.run() (tests/events, ...) would fail with "a running event loop".
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")

@@ -54,3 +54,13 @@ def test_an_admin_confirms_an_anonymous_event(server, page, database_url):
     expect(page.locator(".admin-item", has_text="Anonymous street party")).to_have_count(0)
     titles = [event["title"] for event in httpx.get(f"{server.url}/api/events").json()]
     assert "Anonymous street party" in titles
+
+
+def test_an_admin_renames_the_instance_and_sees_it_in_the_header(server, page, database_url):
+    log_in_as_admin(page, server, database_url, "/admin/settings")
+    page.get_by_label("Title").fill("Piazza di Prova")
+    page.get_by_role("button", name="Save settings").click()
+
+    expect(page.get_by_role("status")).to_contain_text("The settings are saved")
+    expect(page.get_by_role("banner")).to_contain_text("Piazza di Prova")
+    expect(page.get_by_label("Title")).to_have_value("Piazza di Prova")
