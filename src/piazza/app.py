@@ -24,6 +24,7 @@ from piazza.mail import MailWorker
 from piazza.middleware import RequestIdMiddleware
 from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
+from piazza.web.admin import router as admin_router
 from piazza.web.pages import router as web_router
 from piazza.web.security import SecurityHeadersMiddleware
 from piazza.web.session import SESSION_COOKIE
@@ -56,6 +57,7 @@ def create_app(config: Config) -> FastAPI:
 
     app.include_router(accounts.router)
     app.include_router(oauth_router)
+    app.include_router(admin_router)  # before web_router, whose /static/{name} would take admin.css
     app.include_router(web_router)
     app.include_router(instance.router)
     app.include_router(events.router)

@@ -5,6 +5,7 @@ so a change made through one app node is seen at once by every other."""
 from __future__ import annotations
 
 import copy
+import zoneinfo
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -92,6 +93,15 @@ def validate_smtp(db: Session, smtp: Any) -> dict[str, Any]:
     return clean
 
 
+def validate_timezone(value: Any) -> None:
+    """Raises Invalid unless `value` is an IANA zone this system knows: recurrence, the feeds and the
+    pages convert times with it, and an unknown one would break them all."""
+    if not isinstance(value, str) or value not in zoneinfo.available_timezones():
+        raise Invalid(
+            f"unknown time zone '{value}': use an IANA name such as Europe/Rome", field="instance_timezone"
+        )
+
+
 def update_setting(db: Session, key: Any, value: Any, *, is_secret: bool = False) -> None:
     """Store any JSON value under `key`. Raises Invalid for a missing key or a read-only one."""
     if not isinstance(key, str) or not key.strip():
@@ -100,6 +110,8 @@ def update_setting(db: Session, key: Any, value: Any, *, is_secret: bool = False
         raise Invalid(f"{key} comes from PIAZZA_BASE_URL and cannot be changed here", field="key")
     if key == "smtp":
         value = validate_smtp(db, value)
+    if key == "instance_timezone":
+        validate_timezone(value)
     set_setting(db, key, value, is_secret=is_secret)
 
 
