@@ -2,8 +2,9 @@
 
 The policy denies everything by default, then allows this origin's styles and images (uploaded media
 live under /media on the same origin). The pages need no JavaScript, so none may run at all, inline or
-not; no plugins, no framing (clickjacking, the consent page included). There is no `form-action` directive on purpose: browsers apply
-it to the redirect that follows a form post, and the consent form must land on the app's redirect URI.
+not; no plugins, no framing (clickjacking, the consent page included). There is no `form-action`
+directive on purpose: browsers apply it to the redirect that follows a form post, and the consent form
+must land on the app's redirect URI.
 """
 
 from __future__ import annotations
