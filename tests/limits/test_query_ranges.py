@@ -97,3 +97,34 @@ def test_deleting_a_user_with_a_non_numeric_id_is_400(client, db):
 @pytest.mark.parametrize("query", ["max=1e30", "start_at=99999999999999999999999", "max=-5&start_at=abc"])
 def test_collection_listing_parameters_out_of_range_answer_200(client, query):
     assert client.get(f"/api/collections/anything?{query}").status_code == 200
+
+
+# Ids beyond 32 bits name no row; PostgreSQL's INTEGER columns refused to bind them (a DataError, a 500).
+HUGE_ID = 2**45
+
+
+def test_a_place_id_beyond_any_row_is_refused_not_a_500(client, db):
+    admin = make_user(db, role=Role.ADMIN)
+    auth = bearer(make_token(db, admin))
+    assert client.put("/api/place", json={"id": HUGE_ID, "name": "x"}, headers=auth).status_code == 404
+    event = {"title": "x", "start_datetime": int(time.time()) + 3600, "place_id": HUGE_ID}
+    assert client.post("/api/event", json=event, headers=auth).status_code == 400
+
+
+def test_event_and_user_ids_beyond_any_row_are_404(client, db):
+    admin = make_user(db, role=Role.ADMIN)
+    auth = bearer(make_token(db, admin))
+    assert client.put("/api/event", json={"id": HUGE_ID, "title": "x"}, headers=auth).status_code == 404
+    assert client.delete(f"/api/event/{HUGE_ID}", headers=auth).status_code == 404
+    assert client.delete(f"/api/user/{HUGE_ID}", headers=auth).status_code == 404
+    assert client.put("/api/user", json={"id": HUGE_ID, "role": "user"}, headers=auth).status_code == 404
+
+
+def test_collection_and_filter_ids_beyond_any_row_are_refused(client, db):
+    admin = make_user(db, role=Role.ADMIN)
+    auth = bearer(make_token(db, admin))
+    assert client.post("/api/filter", json={"collectionId": HUGE_ID}, headers=auth).status_code == 400
+    created = client.post("/api/collections", json={"name": "Huge"}, headers=auth).json()
+    places = {"collectionId": created["id"], "places": [{"id": HUGE_ID, "name": "x"}]}
+    assert client.post("/api/filter", json=places, headers=auth).status_code == 400
+    assert client.delete(f"/api/filter/{HUGE_ID}", headers=auth).status_code == 404

@@ -18,6 +18,7 @@ from piazza.accounts.openapi import (
     USER,
 )
 from piazza.accounts.service import get_user, list_users_for_admin
+from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Conflict, Invalid, NotFound
 from piazza.mail import wake_mail_worker
 from piazza.oauth.bearer import Caller, require
@@ -132,6 +133,8 @@ async def update_user_as_admin(
         user_id = int(user_id)
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise Invalid("id required", field="id")
+    if not 0 < user_id <= MAX_ROW_ID:
+        return JSONResponse({"success": False, "message": "User not found!"}, status_code=404)
     changes = {key: body[key] for key in people.EDITABLE_FIELDS if key in body}
     if "is_active" in changes:
         changes["is_active"] = optional_bool(changes, "is_active")
@@ -148,8 +151,8 @@ async def update_user_as_admin(
 async def delete_user_as_admin(
     request: Request, user_id: int, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
-    if not 0 < user_id < 2**63:
-        raise NotFound()  # no row can have this id (and SQLite cannot even bind it: it was a 500)
+    if not 0 < user_id <= MAX_ROW_ID:
+        raise NotFound()  # no row can have this id, and binding it overflowed the column (a 500)
     await request.app.state.db.write(people.delete_user, user_id)
     return _ok()
 
