@@ -24,6 +24,7 @@ from piazza.mail import MailWorker
 from piazza.middleware import RequestIdMiddleware
 from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
+from piazza.openapi import openapi_document
 from piazza.web.admin import router as admin_router
 from piazza.web.pages import router as web_router
 from piazza.web.security import SecurityHeadersMiddleware
@@ -62,6 +63,7 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(instance.router)
     app.include_router(events.router)
     app.include_router(moderation.router)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     _add_error_handlers(app)
     app.add_middleware(
         SessionMiddleware,

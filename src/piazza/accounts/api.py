@@ -8,11 +8,22 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from piazza.accounts import people
 from piazza.accounts.forms import optional_bool, optional_str, read_body, required_str
 from piazza.accounts.models import User
+from piazza.accounts.openapi import (
+    CHECK_RECOVER_CODE_BODY,
+    CREATE_USER_BODY,
+    RECOVER_BODY,
+    RECOVER_PASSWORD_BODY,
+    REGISTER_BODY,
+    UPDATE_USER_BODY,
+    USER,
+)
 from piazza.accounts.service import get_user, list_users_for_admin
+from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Conflict, Invalid, NotFound
 from piazza.mail import wake_mail_worker
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
+from piazza.openapi import STRING, TEXT, array_of, json_content, object_of, operation
 
 router = APIRouter()
 
@@ -43,12 +54,12 @@ def _ok() -> PlainTextResponse:
     return PlainTextResponse("OK")
 
 
-@router.get("/api/ping", tags=["instance"])
+@router.get("/api/ping", tags=["instance"], response_class=PlainTextResponse)
 async def ping() -> PlainTextResponse:
     return PlainTextResponse("OK")
 
 
-@router.get("/api/user", tags=["accounts"])
+@router.get("/api/user", tags=["accounts"], openapi_extra=operation(ok=json_content(USER)))
 async def current_user(
     request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> JSONResponse:
@@ -56,7 +67,15 @@ async def current_user(
     return JSONResponse(user_to_wire(user))
 
 
-@router.post("/api/user/register", tags=["accounts"])
+@router.post(
+    "/api/user/register",
+    tags=["accounts"],
+    openapi_extra=operation(
+        body=REGISTER_BODY,
+        ok={**json_content(USER), **TEXT},
+        responses={"404": ("Invalid email (a JSON string, as Gancio)", json_content(STRING))},
+    ),
+)
 async def register(request: Request) -> Response:
     """Gancio §6: the first user becomes an active admin and gets their JSON back; later registrants get
     `OK` and wait for an admin. `role`, `is_active` and `recover_code` in the body are ignored."""
@@ -79,7 +98,9 @@ async def register(request: Request) -> Response:
     return _ok()
 
 
-@router.post("/api/user", tags=["accounts"])
+@router.post(
+    "/api/user", tags=["accounts"], openapi_extra=operation(body=CREATE_USER_BODY, ok=json_content(USER))
+)
 async def create_user_as_admin(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
@@ -96,7 +117,13 @@ async def create_user_as_admin(
     return JSONResponse(user_to_wire(user))
 
 
-@router.put("/api/user", tags=["accounts"])
+@router.put(
+    "/api/user",
+    tags=["accounts"],
+    openapi_extra=operation(
+        body=UPDATE_USER_BODY, ok={"text/plain": {"schema": {"type": "string", "maxLength": 0}}}
+    ),
+)
 async def update_user_as_admin(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> Response:
@@ -106,6 +133,8 @@ async def update_user_as_admin(
         user_id = int(user_id)
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         raise Invalid("id required", field="id")
+    if not 0 < user_id <= MAX_ROW_ID:
+        return JSONResponse({"success": False, "message": "User not found!"}, status_code=404)
     changes = {key: body[key] for key in people.EDITABLE_FIELDS if key in body}
     if "is_active" in changes:
         changes["is_active"] = optional_bool(changes, "is_active")
@@ -118,15 +147,17 @@ async def update_user_as_admin(
     return Response(status_code=200)
 
 
-@router.delete("/api/user/{user_id}", tags=["accounts"])
+@router.delete("/api/user/{user_id}", tags=["accounts"], response_class=PlainTextResponse)
 async def delete_user_as_admin(
     request: Request, user_id: int, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
+    if not 0 < user_id <= MAX_ROW_ID:
+        raise NotFound()  # no row can have this id, and binding it overflowed the column (a 500)
     await request.app.state.db.write(people.delete_user, user_id)
     return _ok()
 
 
-@router.delete("/api/user", tags=["accounts"])
+@router.delete("/api/user", tags=["accounts"], response_class=PlainTextResponse)
 async def delete_own_account(
     request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> PlainTextResponse:
@@ -134,13 +165,18 @@ async def delete_own_account(
     return _ok()
 
 
-@router.get("/api/users", tags=["accounts"])
+@router.get("/api/users", tags=["accounts"], openapi_extra=operation(ok=json_content(array_of(USER))))
 async def list_users(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> JSONResponse:
     users = await request.app.state.db.read(list_users_for_admin)
     return JSONResponse([user_to_wire(user) for user in users])
 
 
-@router.post("/api/user/recover", tags=["accounts"])
+@router.post(
+    "/api/user/recover",
+    tags=["accounts"],
+    response_class=PlainTextResponse,
+    openapi_extra=operation(body=RECOVER_BODY),
+)
 async def recover(request: Request) -> PlainTextResponse:
     """Always `OK`, whether or not the address belongs to someone; the mail goes out in the background."""
     body = await read_body(request)
@@ -151,14 +187,25 @@ async def recover(request: Request) -> PlainTextResponse:
     return _ok()
 
 
-@router.post("/api/user/check_recover_code", tags=["accounts"])
+@router.post(
+    "/api/user/check_recover_code",
+    tags=["accounts"],
+    openapi_extra=operation(
+        body=CHECK_RECOVER_CODE_BODY, ok=json_content(object_of({"email": STRING}, required=["email"]))
+    ),
+)
 async def check_recover_code(request: Request) -> JSONResponse:
     body = await read_body(request)
     email = await request.app.state.db.read(people.check_recover_code, body.get("recover_code"))
     return JSONResponse({"email": email})
 
 
-@router.post("/api/user/recover_password", tags=["accounts"])
+@router.post(
+    "/api/user/recover_password",
+    tags=["accounts"],
+    response_class=PlainTextResponse,
+    openapi_extra=operation(body=RECOVER_PASSWORD_BODY),
+)
 async def recover_password(request: Request) -> PlainTextResponse:
     body = await read_body(request)
     await request.app.state.db.write(people.recover_password, body.get("recover_code"), body.get("password"))

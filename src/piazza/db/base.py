@@ -10,6 +10,10 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names on both databases, so migrations can refer to them (alembic naming.rst).
+# The largest id a row can have: primary keys are INTEGER, 32 bits on PostgreSQL. A larger id names no
+# row, and binding one overflows the column (a DataError, which was a 500).
+MAX_ROW_ID = 2**31 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

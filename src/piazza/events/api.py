@@ -30,10 +30,19 @@ from piazza.events.images import (
     is_media_name,
     process_image,
 )
+from piazza.events.openapi import (
+    EVENT,
+    EVENT_CREATE_BODY,
+    EVENT_LIST,
+    EVENT_UPDATE_BODY,
+    LISTING_PARAMETERS,
+    MEDIA,
+)
 from piazza.events.schemas import Upload, is_truthy, read_event_body
 from piazza.instance.settings import get_setting, get_settings
 from piazza.oauth.bearer import Caller, InsufficientScope, get_caller, require
 from piazza.oauth.scopes import Permission, role_grants
+from piazza.openapi import STRING, array_of, json_content, operation
 
 log = logging.getLogger("piazza.events")
 
@@ -131,19 +140,19 @@ async def _write_event(request: Request, caller: Caller, *, updating: bool) -> R
     return JSONResponse(result.event)
 
 
-@router.post("/api/event")
+@router.post("/api/event", openapi_extra=operation(body=EVENT_CREATE_BODY, ok=json_content(EVENT)))
 async def create_event(request: Request, caller: Caller = Depends(event_writer)) -> Response:
     return await _write_event(request, caller, updating=False)
 
 
-@router.put("/api/event")
+@router.put("/api/event", openapi_extra=operation(body=EVENT_UPDATE_BODY, ok=json_content(EVENT)))
 async def update_event(
     request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))
 ) -> Response:
     return await _write_event(request, caller, updating=True)
 
 
-@router.delete("/api/event/{event_id}")
+@router.delete("/api/event/{event_id}", response_class=PlainTextResponse)
 async def delete_event(
     event_id: str, request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))
 ) -> Response:
@@ -152,7 +161,7 @@ async def delete_event(
     return PlainTextResponse("OK")
 
 
-@router.put("/api/event/confirm/{event_id}")
+@router.put("/api/event/confirm/{event_id}", response_class=PlainTextResponse)
 async def confirm_event(
     event_id: str, request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))
 ) -> Response:
@@ -160,7 +169,7 @@ async def confirm_event(
     return PlainTextResponse("OK")
 
 
-@router.put("/api/event/unconfirm/{event_id}")
+@router.put("/api/event/unconfirm/{event_id}", response_class=PlainTextResponse)
 async def unconfirm_event(
     event_id: str, request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))
 ) -> Response:
@@ -168,20 +177,26 @@ async def unconfirm_event(
     return PlainTextResponse("OK")
 
 
-@router.get("/api/event/unconfirmed")
+@router.get("/api/event/unconfirmed", openapi_extra=operation(ok=json_content(EVENT_LIST)))
 async def unconfirmed_events(
     request: Request, caller: Caller = Depends(require(Permission.MODERATE))
 ) -> Response:
     return JSONResponse(await _db(request).read(queries.list_unconfirmed, now=int(time.time())))
 
 
-@router.get("/api/events/mine")
+@router.get("/api/events/mine", openapi_extra=operation(ok=json_content(EVENT_LIST)))
 async def my_events(request: Request, caller: Caller = Depends(require(Permission.EVENT_WRITE))) -> Response:
     assert caller.user_id is not None  # noqa: S101  (require() refuses anonymous callers)
     return JSONResponse(await _db(request).read(queries.list_mine, caller.user_id, now=int(time.time())))
 
 
-@router.get("/api/events")
+@router.get(
+    "/api/events",
+    openapi_extra={
+        "parameters": LISTING_PARAMETERS,
+        **operation(ok=json_content(array_of({"type": "object"}))),
+    },
+)
 async def list_events(request: Request) -> Response:
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -191,12 +206,15 @@ async def list_events(request: Request) -> Response:
     return JSONResponse(events, headers=CORS)
 
 
-@router.get("/api/event/meta")
+@router.get("/api/event/meta", openapi_extra=operation(ok=json_content(array_of({}))))
 async def event_meta(request: Request, search: str | None = None) -> Response:
     return JSONResponse(await _db(request).read(queries.event_meta, search))
 
 
-@router.get("/api/event/detail/{slug_or_id}")
+@router.get(
+    "/api/event/detail/{slug_or_id}",
+    openapi_extra=operation(ok={**json_content(EVENT), "text/calendar": {"schema": STRING}}),
+)
 async def event_detail(slug_or_id: str, request: Request, caller: Caller = Depends(get_caller)) -> Response:
     name, dot, suffix = slug_or_id.rpartition(".")
     if not dot:
@@ -232,11 +250,11 @@ def _media_response(request: Request, *parts: str) -> Response:
     return FileResponse(path, media_type="image/jpeg", headers=MEDIA_CACHE)
 
 
-@router.get("/media/thumb/{name}")
+@router.get("/media/thumb/{name}", openapi_extra=operation(ok=MEDIA))
 async def media_thumb(name: str, request: Request) -> Response:
     return _media_response(request, THUMB_FOLDER, name)
 
 
-@router.get("/media/{name}")
+@router.get("/media/{name}", openapi_extra=operation(ok=MEDIA))
 async def media_file(name: str, request: Request) -> Response:
     return _media_response(request, name)

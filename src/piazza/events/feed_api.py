@@ -17,10 +17,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from piazza.errors import NotFound
 from piazza.events import feeds, queries
 from piazza.events.api import CORS
+from piazza.events.openapi import FEED
 from piazza.events.schemas import parse_id
 from piazza.events.tags import check_tag_exists
 from piazza.instance import collection_events as collections
 from piazza.instance.settings import get_settings
+from piazza.openapi import operation
 
 router = APIRouter()
 
@@ -106,17 +108,17 @@ async def _export(request: Request, fmt: str) -> Response:
     return _feed_response(events, fmt, settings, title=settings["title"], path="")
 
 
-@router.get("/feed/{fmt}")
+@router.get("/feed/{fmt}", openapi_extra=operation(ok=FEED))
 async def feed(fmt: str, request: Request) -> Response:
     return await _export(request, fmt)
 
 
-@router.get("/api/export/{fmt}")
+@router.get("/api/export/{fmt}", openapi_extra=operation(ok=FEED))
 async def export(fmt: str, request: Request) -> Response:
     return await _export(request, fmt)
 
 
-@router.get("/feed/{fmt}/tag/{tag}")
+@router.get("/feed/{fmt}/tag/{tag}", openapi_extra=operation(ok=FEED))
 async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
     base_url = request.app.state.config.base_url
 
@@ -134,7 +136,7 @@ async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
     return _feed_response(events, fmt, settings, title=title, path=f"/tag/{quote(tag, safe='')}")
 
 
-@router.get("/feed/{fmt}/place/{name_or_id}")
+@router.get("/feed/{fmt}/place/{name_or_id}", openapi_extra=operation(ok=FEED))
 async def place_feed(fmt: str, name_or_id: str, request: Request) -> Response:
     base_url = request.app.state.config.base_url
 

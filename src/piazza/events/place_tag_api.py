@@ -10,55 +10,66 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from piazza.errors import NotFound
 from piazza.events import places, queries, tags
 from piazza.events.api import CORS
+from piazza.events.openapi import EVENT_LIST, PLACE_SHORT, PLACE_UPDATE_BODY, TAG_RENAME_BODY
 from piazza.events.schemas import read_event_body
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
+from piazza.openapi import STRING, array_of, json_content, object_of, operation
 
 router = APIRouter()
 
 
-@router.get("/api/place")
+@router.get("/api/place", openapi_extra=operation(ok=json_content(array_of(PLACE_SHORT))))
 async def search_places(request: Request, search: str | None = None) -> Response:
     found = await request.app.state.db.read(places.search_places, search)
     return JSONResponse(found, headers=CORS)
 
 
-@router.get("/api/places")
+@router.get("/api/places", openapi_extra=operation(ok=json_content(array_of({"type": "object"}))))
 async def list_places(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
     return JSONResponse(await request.app.state.db.read(places.list_places))
 
 
-@router.put("/api/place")
+@router.put(
+    "/api/place", openapi_extra=operation(body=PLACE_UPDATE_BODY, ok=json_content({"type": "object"}))
+)
 async def update_place(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
     data, _ = await read_event_body(request)
     return JSONResponse(await request.app.state.db.write(places.update_place, data))
 
 
-@router.get("/api/place/{name_or_id}")
+@router.get(
+    "/api/place/{name_or_id}",
+    openapi_extra=operation(
+        ok=json_content(
+            object_of({"events": EVENT_LIST, "place": {"type": "object"}}, required=["events", "place"])
+        )
+    ),
+)
 async def place_events(name_or_id: str, request: Request) -> Response:
     found = await request.app.state.db.read(queries.place_with_events, name_or_id, now=int(time.time()))
     return JSONResponse(found, headers=CORS)
 
 
-@router.get("/api/tag")
+@router.get("/api/tag", openapi_extra=operation(ok=json_content(array_of(STRING))))
 async def search_tags(request: Request, search: str | None = None) -> Response:
     found = await request.app.state.db.read(tags.search_tags, search)
     return JSONResponse(found, headers=CORS)
 
 
-@router.get("/api/tags")
+@router.get("/api/tags", openapi_extra=operation(ok=json_content(array_of({"type": "object"}))))
 async def list_tags(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
     return JSONResponse(await request.app.state.db.read(tags.list_tags_with_counts))
 
 
-@router.put("/api/tag")
+@router.put("/api/tag", response_class=PlainTextResponse, openapi_extra=operation(body=TAG_RENAME_BODY))
 async def rename_tag(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
     data, _ = await read_event_body(request)
     await request.app.state.db.write(tags.rename_tag, data.get("tag"), data.get("newTag"))
     return PlainTextResponse("OK")
 
 
-@router.delete("/api/tag/{tag}")
+@router.delete("/api/tag/{tag}", response_class=PlainTextResponse)
 async def delete_tag(
     tag: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> Response:
@@ -66,7 +77,7 @@ async def delete_tag(
     return PlainTextResponse("OK")
 
 
-@router.get("/api/tag/{tag}")
+@router.get("/api/tag/{tag}", openapi_extra=operation(ok=json_content(EVENT_LIST)))
 async def tag_events(tag: str, request: Request) -> Response:
     if not tag.strip():
         raise NotFound()

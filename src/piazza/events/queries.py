@@ -58,6 +58,14 @@ from piazza.instance.settings import DEFAULTS, get_setting
 FEED_LOOKBACK_SECONDS = 24 * 3600
 RSS_LIMIT = 20
 MAX_QUERY_LENGTH = 200
+# Ranges of the numeric listing parameters. Gancio reads them as JavaScript numbers and answers any
+# value; out-of-range values are clamped here, which gives the same answer without overflowing a
+# 64-bit database integer (`start=1e30` used to be a 500): `max` above 1000 means 1000 (0, negative or
+# not a number still means "no limit", as in Gancio), `page` stops at a million, and `start`/`end` at
+# JavaScript's safe integers (±2**53 seconds, far beyond any stored event).
+MAX_PAGE_SIZE = 1000
+MAX_PAGE = 1_000_000
+MAX_TIMESTAMP = 2**53
 
 
 def _setting_is_true(key: str) -> ColumnElement[bool]:
@@ -106,17 +114,21 @@ def parse_listing(params: dict[str, list[str]], now: int | None = None) -> Listi
     show_multidate = first("show_multidate")
     query = (first("query") or "").strip()[:MAX_QUERY_LENGTH] or None
     return ListingQuery(
-        start=int(start) if start is not None else now,
-        end=int(end) if end is not None else None,
+        start=_clamp(start, MAX_TIMESTAMP) if start is not None else now,
+        end=_clamp(end, MAX_TIMESTAMP) if end is not None else None,
         older=bool(first("older")),  # Gancio: any non-empty value, even "false", is true (verified)
         tags=tuple(split("tags")),
         places=tuple(p for p in (parse_id(v) for v in split("places")) if p is not None),
         query=query,
-        limit=int(limit) if limit and limit > 0 else None,
-        page=int(page) if page and page > 0 else 0,
+        limit=_clamp(limit, MAX_PAGE_SIZE) if limit and limit >= 1 else None,
+        page=_clamp(page, MAX_PAGE) if page and page > 0 else 0,
         show_recurrent=None if show_recurrent is None else show_recurrent.strip().lower() == "true",
         show_multidate=True if show_multidate is None else show_multidate.strip().lower() == "true",
     )
+
+
+def _clamp(value: float, bound: int) -> int:
+    return max(-bound, min(bound, int(value)))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
+from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Invalid
 from piazza.events.images import MAX_IMAGE_BYTES, ImageTooLarge
 
@@ -107,11 +108,11 @@ def parse_id(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value > 0 else None
+        return value if 0 < value <= MAX_ROW_ID else None
     if isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
-        return number if 0 < number < 2**63 else None
-    if isinstance(value, float) and value.is_integer() and value > 0:
+        return number if 0 < number <= MAX_ROW_ID else None
+    if isinstance(value, float) and value.is_integer() and 0 < value <= MAX_ROW_ID:
         return int(value)
     return None
 

@@ -8,20 +8,24 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from piazza.errors import NotFound
 from piazza.instance import announcements_service as service
 from piazza.instance.bodies import path_id_or_404, read_body
+from piazza.instance.openapi import ANNOUNCEMENT, ANNOUNCEMENT_BODY
 from piazza.oauth.bearer import Caller, get_caller, require
 from piazza.oauth.scopes import Permission
+from piazza.openapi import array_of, json_content, operation
 
 router = APIRouter(tags=["announcements"])
 
 
-@router.get("/api/announcements")
+@router.get("/api/announcements", openapi_extra=operation(ok=json_content(array_of(ANNOUNCEMENT))))
 async def list_announcements(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
     return JSONResponse(await request.app.state.db.read(service.list_announcements))
 
 
-@router.post("/api/announcements")
+@router.post(
+    "/api/announcements", openapi_extra=operation(body=ANNOUNCEMENT_BODY, ok=json_content(ANNOUNCEMENT))
+)
 async def create_announcement(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
@@ -29,7 +33,10 @@ async def create_announcement(
     return JSONResponse(await request.app.state.db.write(service.create_announcement, body))
 
 
-@router.get("/api/announcements/{announcement_id}")
+@router.get(
+    "/api/announcements/{announcement_id}",
+    openapi_extra=operation(ok=json_content({"anyOf": [ANNOUNCEMENT, {"type": "null"}]})),
+)
 async def get_announcement(
     announcement_id: str, request: Request, caller: Caller = Depends(get_caller)
 ) -> JSONResponse:
@@ -43,7 +50,10 @@ async def get_announcement(
     return JSONResponse(await request.app.state.db.read(service.get_announcement, found, is_admin=is_admin))
 
 
-@router.put("/api/announcements/{announcement_id}")
+@router.put(
+    "/api/announcements/{announcement_id}",
+    openapi_extra=operation(body=ANNOUNCEMENT_BODY, ok=json_content(ANNOUNCEMENT)),
+)
 async def update_announcement(
     announcement_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
@@ -54,7 +64,7 @@ async def update_announcement(
     return JSONResponse(updated)
 
 
-@router.delete("/api/announcements/{announcement_id}")
+@router.delete("/api/announcements/{announcement_id}", response_class=PlainTextResponse)
 async def delete_announcement(
     announcement_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:

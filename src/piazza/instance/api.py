@@ -8,20 +8,27 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
 from piazza.accounts.forms import optional_bool, read_body
 from piazza.errors import Invalid
 from piazza.instance import images, service
+from piazza.instance.openapi import SETTING_BODY, SMTP_BODY, image_upload_body
 from piazza.mail import wake_mail_worker
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
+from piazza.openapi import json_content, operation
 
 router = APIRouter()
 
 
-@router.get("/api/settings", tags=["instance"])
+@router.get("/api/settings", tags=["instance"], openapi_extra=operation(ok=json_content({"type": "object"})))
 async def all_settings(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> JSONResponse:
     state = request.app.state
     return JSONResponse(await state.db.read(service.settings_for_admin, state.config.base_url))
 
 
-@router.post("/api/settings", tags=["instance"])
+@router.post(
+    "/api/settings",
+    tags=["instance"],
+    response_class=PlainTextResponse,
+    openapi_extra=operation(body=SETTING_BODY),
+)
 async def set_one_setting(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
@@ -34,14 +41,21 @@ async def set_one_setting(
     return PlainTextResponse("OK")
 
 
-@router.get("/api/settings/smtp", tags=["instance"])
+@router.get(
+    "/api/settings/smtp", tags=["instance"], openapi_extra=operation(ok=json_content({"type": "object"}))
+)
 async def smtp_settings(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
     return JSONResponse(await request.app.state.db.read(service.smtp_for_admin))
 
 
-@router.post("/api/settings/smtp", tags=["instance"])
+@router.post(
+    "/api/settings/smtp",
+    tags=["instance"],
+    response_class=PlainTextResponse,
+    openapi_extra=operation(body=SMTP_BODY),
+)
 async def save_smtp_settings(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
@@ -71,21 +85,36 @@ async def _upload(request: Request, image: images.InstanceImage) -> PlainTextRes
     return PlainTextResponse("OK")
 
 
-@router.post("/api/settings/logo", tags=["instance"])
+@router.post(
+    "/api/settings/logo",
+    tags=["instance"],
+    response_class=PlainTextResponse,
+    openapi_extra=operation(body=image_upload_body("logo")),
+)
 async def upload_logo(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
     return await _upload(request, images.IMAGES["logo"])
 
 
-@router.post("/api/settings/fallbackImage", tags=["instance"])
+@router.post(
+    "/api/settings/fallbackImage",
+    tags=["instance"],
+    response_class=PlainTextResponse,
+    openapi_extra=operation(body=image_upload_body("fallbackImage")),
+)
 async def upload_fallback_image(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
     return await _upload(request, images.IMAGES["fallbackImage"])
 
 
-@router.post("/api/settings/headerImage", tags=["instance"])
+@router.post(
+    "/api/settings/headerImage",
+    tags=["instance"],
+    response_class=PlainTextResponse,
+    openapi_extra=operation(body=image_upload_body("headerImage")),
+)
 async def upload_header_image(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:

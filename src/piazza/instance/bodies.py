@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Invalid, NotFound
 
 MAX_BODY_BYTES = 1_000_000
@@ -42,7 +43,7 @@ def parse_path_id(value: str) -> int | None:
     if not value.isdigit() or not value.isascii():
         return None
     number = int(value)
-    return number if 0 < number < 2**63 else None
+    return number if 0 < number <= MAX_ROW_ID else None
 
 
 def path_id_or_404(value: str) -> int:

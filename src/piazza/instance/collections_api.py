@@ -12,20 +12,29 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from piazza.errors import NotFound
 from piazza.events.api import CORS
 from piazza.events.feed_api import BAD_FORMAT, FORMATS, collection_feed_response, load_collection_feed
+from piazza.events.openapi import FEED
 from piazza.events.queries import RSS_LIMIT
 from piazza.instance import collection_events as selection
 from piazza.instance import collections_service as service
 from piazza.instance.bodies import parse_path_id, path_id_or_404, read_body
+from piazza.instance.openapi import (
+    COLLECTION,
+    COLLECTION_BODY,
+    FILTER,
+    FILTER_CREATE_BODY,
+    FILTER_UPDATE_BODY,
+)
 from piazza.instance.settings import get_settings
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
+from piazza.openapi import array_of, json_content, operation
 
 router = APIRouter(tags=["collections"])
 
 # Gancio sends `Access-Control-Allow-Origin: *` on the collection events and the feeds (§0.6).
 
 
-@router.get("/api/collections")
+@router.get("/api/collections", openapi_extra=operation(ok=json_content(array_of(COLLECTION))))
 async def list_collections(request: Request) -> JSONResponse:
     params = request.query_params
     # `withFilters` counts only as the string "true"; `pin` applies only when `withFilters` is absent,
@@ -38,7 +47,7 @@ async def list_collections(request: Request) -> JSONResponse:
     return JSONResponse(collections)
 
 
-@router.get("/api/collections/{name}")
+@router.get("/api/collections/{name}", openapi_extra=operation(ok=json_content(array_of({"type": "object"}))))
 async def events_of_collection(name: str, request: Request) -> JSONResponse:
     q = selection.parse_collection_query(request.query_params)
 
@@ -51,7 +60,7 @@ async def events_of_collection(name: str, request: Request) -> JSONResponse:
     return JSONResponse(await request.app.state.db.read(load), headers=CORS)
 
 
-@router.post("/api/collections")
+@router.post("/api/collections", openapi_extra=operation(body=COLLECTION_BODY, ok=json_content(COLLECTION)))
 async def create_collection(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
@@ -59,7 +68,7 @@ async def create_collection(
     return JSONResponse(await request.app.state.db.write(service.create_collection, body.get("name")))
 
 
-@router.delete("/api/collection/{collection_id}")
+@router.delete("/api/collection/{collection_id}", response_class=PlainTextResponse)
 async def delete_collection(
     collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
@@ -67,7 +76,9 @@ async def delete_collection(
     return PlainTextResponse("OK")
 
 
-@router.put("/api/collection/toggle/{collection_id}")
+@router.put(
+    "/api/collection/toggle/{collection_id}", openapi_extra=operation(ok=json_content({"type": "boolean"}))
+)
 async def toggle_collection(
     collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
@@ -75,7 +86,7 @@ async def toggle_collection(
     return JSONResponse(previous)
 
 
-@router.put("/api/collection/moveup/{sort_index}")
+@router.put("/api/collection/moveup/{sort_index}", response_class=PlainTextResponse)
 async def move_collection_up(
     sort_index: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
@@ -89,7 +100,7 @@ async def move_collection_up(
     return PlainTextResponse("OK")
 
 
-@router.get("/api/filter/{collection_id}")
+@router.get("/api/filter/{collection_id}", openapi_extra=operation(ok=json_content(array_of(FILTER))))
 async def list_filters(
     collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
@@ -99,7 +110,7 @@ async def list_filters(
     return JSONResponse(await request.app.state.db.read(service.list_filters, found))
 
 
-@router.post("/api/filter")
+@router.post("/api/filter", openapi_extra=operation(body=FILTER_CREATE_BODY, ok=json_content(FILTER)))
 async def create_filter(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
@@ -107,7 +118,9 @@ async def create_filter(
     return JSONResponse(await request.app.state.db.write(service.create_filter, body))
 
 
-@router.put("/api/filter/{filter_id}")
+@router.put(
+    "/api/filter/{filter_id}", openapi_extra=operation(body=FILTER_UPDATE_BODY, ok=json_content(FILTER))
+)
 async def update_filter(
     filter_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
@@ -117,7 +130,7 @@ async def update_filter(
     )
 
 
-@router.delete("/api/filter/{filter_id}")
+@router.delete("/api/filter/{filter_id}", response_class=PlainTextResponse)
 async def delete_filter(
     filter_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
@@ -125,7 +138,7 @@ async def delete_filter(
     return PlainTextResponse("OK")
 
 
-@router.get("/feed/{fmt}/collection/{name}")
+@router.get("/feed/{fmt}/collection/{name}", openapi_extra=operation(ok=FEED))
 async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     """RSS, ICS or JSON (E-collection, what the embeddable widget reads) of a collection's events."""
     if fmt not in FORMATS:

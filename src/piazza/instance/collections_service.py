@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Invalid, NotFound
 from piazza.instance.models import Collection, Filter
 
@@ -159,7 +160,7 @@ def validate_places(value: Any) -> list[dict[str, Any]]:
         place_id = item.get("id") if isinstance(item, dict) else item
         if isinstance(place_id, str) and place_id.strip().isdigit():
             place_id = int(place_id.strip())
-        if isinstance(place_id, bool) or not isinstance(place_id, int) or not 0 < place_id < 2**63:
+        if isinstance(place_id, bool) or not isinstance(place_id, int) or not 0 < place_id <= MAX_ROW_ID:
             raise Invalid("places must be objects with a numeric id", field="places")
         name = item.get("name") if isinstance(item, dict) else None
         if name is not None and (not isinstance(name, str) or len(name) > MAX_TEXT_LENGTH):
@@ -207,7 +208,7 @@ def create_filter(db: Session, body: Mapping[str, Any]) -> dict[str, Any]:
         collection_id = int(collection_id.strip())
     if isinstance(collection_id, bool) or not isinstance(collection_id, int) or collection_id <= 0:
         raise Invalid("collectionId required", field="collectionId")
-    if db.get(Collection, collection_id) is None:
+    if collection_id > MAX_ROW_ID or db.get(Collection, collection_id) is None:
         raise Invalid("collection not found", field="collectionId")
     values = {field: check(body.get(field)) for field, check in _FILTER_FIELDS.items()}
     item = Filter(collection_id=collection_id, **values)

@@ -10,20 +10,27 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse
 
 from piazza.instance.bodies import path_id_or_404, read_body
+from piazza.instance.openapi import MESSAGE_BODY
 from piazza.moderation import service
 from piazza.oauth.bearer import Caller, get_caller
+from piazza.openapi import array_of, json_content, operation
 
 router = APIRouter(tags=["moderation"])
 
 
-@router.post("/api/event/messages/{event_id}")
+@router.post(
+    "/api/event/messages/{event_id}",
+    openapi_extra=operation(body=MESSAGE_BODY, ok=json_content({"type": "object"})),
+)
 async def add_message(event_id: str, request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
     body = await read_body(request)
     message = await request.app.state.db.write(service.add_message, caller, path_id_or_404(event_id), body)
     return JSONResponse(message)
 
 
-@router.get("/api/event/messages/{event_id}")
+@router.get(
+    "/api/event/messages/{event_id}", openapi_extra=operation(ok=json_content(array_of({"type": "object"})))
+)
 async def list_messages(
     event_id: str, request: Request, caller: Caller = Depends(get_caller)
 ) -> JSONResponse:

@@ -12,6 +12,19 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.endpoints import server_metadata
+from piazza.oauth.openapi import (
+    AUTHORIZED_APPS,
+    CLIENT,
+    INTROSPECTION,
+    LOGIN_BODY,
+    METADATA,
+    OAUTH_ERRORS,
+    REGISTERED_CLIENT,
+    REGISTRATION_BODY,
+    TOKEN,
+    TOKEN_BODY,
+    TOKEN_HINT_BODY,
+)
 from piazza.oauth.scopes import Permission
 from piazza.oauth.server import Endpoint, OAuthRequest, PiazzaAuthorizationServer
 from piazza.oauth.service import (
@@ -21,6 +34,7 @@ from piazza.oauth.service import (
     register_client,
     revoke_app,
 )
+from piazza.openapi import STRING, TEXT, json_content, object_of, operation
 
 router = APIRouter()
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -56,12 +70,20 @@ async def _endpoint(request: Request, kind: Endpoint) -> Response:
     return await request.app.state.db.write(_run_endpoint, request.app.state.config, kind, oreq)
 
 
-@router.post("/oauth/token", tags=["oauth"])
+@router.post(
+    "/oauth/token",
+    tags=["oauth"],
+    openapi_extra=operation(body=TOKEN_BODY, ok=json_content(TOKEN), responses=OAUTH_ERRORS),
+)
 async def token(request: Request) -> Response:
     return await _endpoint(request, "token")
 
 
-@router.post("/oauth/login", tags=["oauth"])
+@router.post(
+    "/oauth/login",
+    tags=["oauth"],
+    openapi_extra=operation(body=LOGIN_BODY, ok=json_content(TOKEN), responses=OAUTH_ERRORS),
+)
 async def login(request: Request) -> Response:
     form = await form_pairs(request)
     fields = dict(reversed(form))
@@ -84,17 +106,29 @@ async def login(request: Request) -> Response:
     return Response(json.dumps(body), status_code=200, headers=TOKEN_HEADERS)
 
 
-@router.post("/oauth/revoke", tags=["oauth"])
+@router.post(
+    "/oauth/revoke",
+    tags=["oauth"],
+    openapi_extra=operation(body=TOKEN_HINT_BODY, ok={**json_content({}), **TEXT}, responses=OAUTH_ERRORS),
+)
 async def revoke(request: Request) -> Response:
     return await _endpoint(request, "revoke")
 
 
-@router.post("/oauth/introspect", tags=["oauth"])
+@router.post(
+    "/oauth/introspect",
+    tags=["oauth"],
+    openapi_extra=operation(body=TOKEN_HINT_BODY, ok=json_content(INTROSPECTION), responses=OAUTH_ERRORS),
+)
 async def introspect(request: Request) -> Response:
     return await _endpoint(request, "introspect")
 
 
-@router.get("/.well-known/oauth-authorization-server", tags=["oauth"])
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    tags=["oauth"],
+    openapi_extra=operation(ok=json_content(METADATA)),
+)
 async def metadata(request: Request) -> JSONResponse:
     return JSONResponse(
         server_metadata(request.app.state.config), headers={"Access-Control-Allow-Origin": "*"}
@@ -115,7 +149,17 @@ async def _registration_fields(request: Request) -> dict[str, Any]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-@router.post("/api/client", tags=["oauth"])
+@router.post(
+    "/api/client",
+    tags=["oauth"],
+    openapi_extra=operation(
+        body=REGISTRATION_BODY,
+        ok=json_content(REGISTERED_CLIENT),
+        responses={
+            "422": ("Invalid client metadata", json_content(object_of({"error": STRING}, required=["error"])))
+        },
+    ),
+)
 async def create_client(request: Request) -> JSONResponse:
     try:
         fields = await _registration_fields(request)
@@ -153,7 +197,7 @@ async def create_client(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/api/client/{client_id}", tags=["oauth"])
+@router.get("/api/client/{client_id}", tags=["oauth"], openapi_extra=operation(ok=json_content(CLIENT)))
 async def read_client(
     client_id: str, request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> JSONResponse:
@@ -169,14 +213,14 @@ async def read_client(
     )
 
 
-@router.get("/api/clients", tags=["oauth"])
+@router.get("/api/clients", tags=["oauth"], openapi_extra=operation(ok=json_content(AUTHORIZED_APPS)))
 async def authorized_apps(
     request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> JSONResponse:
     return JSONResponse(await request.app.state.db.read(list_authorized_apps, caller.user_id))
 
 
-@router.delete("/api/clients/{client_id}", tags=["oauth"])
+@router.delete("/api/clients/{client_id}", tags=["oauth"], response_class=PlainTextResponse)
 async def revoke_authorized_app(
     client_id: str, request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> PlainTextResponse:
