@@ -97,3 +97,43 @@ def test_web_login_limits_failures_per_email_across_addresses(limited_client):
         "/login", data=form, headers=peer("198.51.100.200"), follow_redirects=False
     )
     assert response.status_code == 429
+
+
+def test_many_successful_requests_in_flight_at_once_are_never_refused(storage):
+    """Failure rules only read their counter before the app runs, so an app or a proxy posting many
+    events at once is not refused while none of its requests fails (POST /api/event allows 6 refused
+    tokens per address)."""
+    import asyncio
+
+    import httpx
+    from fastapi import FastAPI
+    from starlette.responses import JSONResponse
+
+    from piazza.limits.ratelimit import RateLimitMiddleware
+    from tests.limits.conftest import GOOD_TOKEN, SECRET
+
+    in_flight = 0
+    all_in = asyncio.Event()
+    app = FastAPI()
+
+    @app.post("/api/event")
+    async def add_event() -> JSONResponse:
+        nonlocal in_flight
+        in_flight += 1
+        if in_flight == 20:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), timeout=10)
+        return JSONResponse({"id": 1})
+
+    app.add_middleware(RateLimitMiddleware, storage=storage, secret=SECRET)
+
+    async def post_twenty() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            answers = await asyncio.gather(
+                *(client.post("/api/event", headers={"Authorization": GOOD_TOKEN}) for _ in range(20))
+            )
+        await storage.close()  # its connections belong to this event loop
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(post_twenty()) == [200] * 20

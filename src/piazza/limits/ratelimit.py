@@ -1,8 +1,10 @@
 """Rate limiting as pure ASGI middleware, driven by the table in `rules.py`.
 
-Every counter a request matches is incremented before the app runs, atomically in shared storage, so
-concurrent requests (on one node or many) can never pass a limit together. For rules that count only
-failures the count is given back once the response shows the request did not fail.
+Counters that count every request are incremented before the app runs, atomically in shared storage,
+so concurrent requests (on one node or many) can never pass such a limit together. Rules that count
+only failures read their counter before the app runs and add to it once the answer shows a failure:
+requests that succeed never hold a count, so an app or a proxy may have any number in flight, and a
+burst of failures can pass the limit only by the number of them running at that moment.
 
 A refused request answers 429 with `Retry-After` and Gancio's draft-6 headers (`RateLimit-Policy`,
 `-Limit`, `-Remaining`, `-Reset`; gancio-api.md §0.7). Gancio's body is the text below; OAuth endpoints
@@ -104,7 +106,6 @@ class RateLimitMiddleware:
         refusals = [count for count in counts if count.is_over]
         failure_counts = [count for count in counts if count.rule.counts is Counts.FAILURES]
         if refusals:
-            await self._give_back(failure_counts)  # the app never ran, so nothing failed
             await self._send_too_many(scope, send, refusals, now)
             return
 
@@ -164,26 +165,29 @@ class RateLimitMiddleware:
                     continue  # no user name: the address rule of the same route still counts
             key = counter_key(self.secret, rule, value)
             window_start = int(now) // rule.window * rule.window
-            total = await self.storage.increment(key, window_start, rule.window)
+            if rule.counts is Counts.FAILURES:
+                # Only a read here: the failure is added once the answer shows one (`_settle`), so
+                # requests that succeed never hold a count, however many run at once. `+ 1` is this
+                # request, had it failed; concurrent failures may pass the limit by their number.
+                total = await self.storage.get(key, window_start) + 1
+            else:
+                total = await self.storage.increment(key, window_start, rule.window)
             counts.append(Count(rule, key, window_start, total))
         return counts
 
     async def _settle(self, failure_counts: list[Count], status: int, body: bytes) -> None:
-        """Keep the counts of a failed request; give back the others (status 0: the app sent nothing)."""
-        succeeded = [
+        """Count the failures of a finished request (status 0: the app sent nothing, so nothing failed)."""
+        failed = [
             count
             for count in failure_counts
-            if status == 0 or count.rule.is_failure is None or not count.rule.is_failure(status, body)
+            if status != 0 and count.rule.is_failure is not None and count.rule.is_failure(status, body)
         ]
         failure_counts.clear()
-        await self._give_back(succeeded)
-
-    async def _give_back(self, counts: list[Count]) -> None:
-        for count in counts:
+        for count in failed:
             try:
-                await self.storage.increment(count.key, count.window_start, count.rule.window, -1)
+                await self.storage.increment(count.key, count.window_start, count.rule.window)
             except Exception:
-                log.warning("rate-limit storage failed while giving a count back", exc_info=True)
+                log.warning("rate-limit storage failed while counting a failure", exc_info=True)
 
     async def _send_too_many(self, scope: Scope, send: Send, refusals: list[Count], now: float) -> None:
         longest = max(refusals, key=lambda count: count.reset_after(now))
