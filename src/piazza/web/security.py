@@ -21,7 +21,8 @@ PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
+    # No page leaks its URL (with OAuth parameters, codes on the way back, tokens in forms) to another site.
+    "Referrer-Policy": "no-referrer",
     # Pages carry the CSRF token and personal data: no shared cache may keep them.
     "Cache-Control": "no-store",
 }
