@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import secrets
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi.testclient import TestClient
@@ -50,3 +51,22 @@ def approve(client: TestClient, params: dict[str, str], decision: str = "approve
 
 def get_code(client: TestClient, params: dict[str, str]) -> str:
     return approve(client, params)["code"]
+
+
+def tokens_for(client: TestClient, db: Any) -> tuple[Any, str | None, dict[str, Any]]:
+    """A new user approves a new confidential app; returns (app client, its secret, the token answer)."""
+    from tests.factories import make_client, make_user, web_session
+
+    app_client, secret = make_client(db)
+    web_session(client, make_user(db))
+    code = get_code(client, authorize_params(app_client.id))
+    body = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": app_client.id,
+            "client_secret": secret,
+        },
+    ).json()
+    return app_client, secret, body

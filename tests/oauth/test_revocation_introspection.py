@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-from tests.factories import bearer, make_client, make_user, web_session
-from tests.oauth.flow import authorize_params, get_code
-
-
-def tokens_for(client, db):
-    user = make_user(db)
-    app_client, secret = make_client(db)
-    web_session(client, user)
-    code = get_code(client, authorize_params(app_client.id))
-    body = client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "client_id": app_client.id,
-            "client_secret": secret,
-        },
-    ).json()
-    return app_client, secret, body
+from tests.factories import bearer, make_client
+from tests.oauth.flow import tokens_for
 
 
 def test_revoking_an_access_token_stops_it(client, db):
