@@ -119,12 +119,12 @@ def serve(
         access_log=False,
         proxy_headers=False,
         server_header=False,
-        # Request limits below the app (README, "Rate limits and request limits"). h11 rather than
-        # httptools: httptools buffers a request head of any size (a 2 MiB header was accepted), while h11
-        # answers 400 and closes once an unfinished head passes h11_max_incomplete_event_size. A head that
-        # arrives whole in one socket read is parsed anyway; the app's own header cap (431) catches that.
-        http="h11",
-        h11_max_incomplete_event_size=config.max_header_size,
+        # Request limits below the app (README, "Rate limits and request limits"). httptools parses in C;
+        # this subclass of uvicorn's protocol answers 431 and closes once an unfinished request head
+        # passes the limit below (plain httptools buffers a head of any size). A head that arrives whole
+        # in one socket read is parsed anyway; the app's own header cap (431) catches that.
+        http="piazza.http_protocol:BoundedHttpToolsProtocol",
+        h11_max_incomplete_event_size=config.max_header_size,  # the limit BoundedHttpToolsProtocol reads
         # Idle keep-alive connections are closed after this; each connection is its own asyncio task, so a
         # client that stalls mid-request holds one socket and blocks nobody else.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,

@@ -9,9 +9,9 @@
 - A body that stops arriving for `body_timeout` seconds → 408.
 - Query strings longer than the cap → 414; request headers larger than the cap together → 431.
 
-uvicorn (h11) bounds what it buffers of a request head and closes idle connections (see `piazza
-serve` in cli.py), but a head that arrives in one socket read is parsed whole, so the header cap is
-checked here too.
+`piazza serve` bounds what uvicorn buffers of an unfinished request head (piazza.http_protocol) and
+closes idle connections (cli.py), but a head that arrives in one socket read is parsed whole, so the
+header cap is checked here too.
 """
 
 from __future__ import annotations
