@@ -1,5 +1,5 @@
-"""The floor: `GET /api/events?max=50` with Piazza's own listing SQL, through bare `sqlite3` and a bare
-Starlette route (no middleware, no thread pool, one connection per worker).
+"""The floor: `GET /api/events?max=50` with Piazza's own listing SQL (settings, events, tags), through
+bare `sqlite3` and a bare Starlette route (no middleware, no thread pool, one connection per worker).
 
 It shows what this machine allows for that answer, so Piazza's figures read as a ratio to it. Run by
 bench/run.py as `uvicorn floor:app --workers 2` with FLOOR_DATABASE set to the seeded SQLite file.
@@ -19,18 +19,30 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import piazza.app  # noqa: F401  (loads the packages in the app's order; events alone import in a cycle)
-from piazza.events.queries import ListingQuery, listing_statement
+from piazza.events.queries import (
+    LISTING_SETTINGS_STATEMENT,
+    ListingQuery,
+    ListingSettings,
+    listing_statement,
+)
 
 
 def _compiled_listing() -> tuple[str, list[str], dict[str, object]]:
     """Piazza's listing statement for `?max=50`, compiled once for SQLite: its text, its parameter order
-    and the fixed parameters (the settings' keys)."""
-    stmt, _ = listing_statement(ListingQuery(start=0, limit=50))
+    and its fixed parameters."""
+    stmt, _ = listing_statement(ListingQuery(start=0, limit=50), ListingSettings.of({}))
     compiled = stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True})
     return str(compiled), list(compiled.positiontup or []), dict(compiled.params)
 
 
 SQL, PARAM_ORDER, FIXED_PARAMS = _compiled_listing()
+_settings = LISTING_SETTINGS_STATEMENT.compile(
+    dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
+)
+SETTINGS_SQL, SETTINGS_PARAMS = (
+    str(_settings),
+    [_settings.params[name] for name in _settings.positiontup or []],
+)
 TAGS_SQL = "SELECT event_id, tag FROM event_tags WHERE event_id IN ({}) ORDER BY event_id, created_at, tag"
 
 connection = sqlite3.connect(os.environ.get("FLOOR_DATABASE", ":memory:"), check_same_thread=False)
@@ -63,6 +75,8 @@ def _event(row: sqlite3.Row, tags: list[str]) -> dict[str, object]:
 
 async def events(request: Request) -> Response:
     limit = int(request.query_params.get("max", "50"))
+    # Read as Piazza reads them before the listing; the floor's statement is built for the defaults.
+    connection.execute(SETTINGS_SQL, SETTINGS_PARAMS).fetchall()
     values = {**FIXED_PARAMS, "start": int(time.time()), "limit": limit, "offset": 0, "upcoming_limit": limit}
     rows = connection.execute(SQL, [values[name] for name in PARAM_ORDER]).fetchall()
     ids = [row["id"] for row in rows]

@@ -1,4 +1,4 @@
-"""GET /api/events (gancio-api.md §5.10): parameters, exact E-list keys, and two statements per page."""
+"""GET /api/events (gancio-api.md §5.10): parameters, exact E-list keys, three statements per page."""
 
 from __future__ import annotations
 
@@ -148,9 +148,9 @@ def test_bad_numbers_fall_back_like_gancio(client, db, author):
 @pytest.mark.parametrize(
     ("n_events", "params", "expected"),
     [
-        (1, {"max": 50, "tags": "t"}, 2),
-        (30, {"max": 50, "tags": "t"}, 2),
-        # Without tags, places or query, the `collection_in_home` setting is looked up first (§5.10).
+        # The listing's settings (`collection_in_home` among them, §5.10), the events, their tags.
+        (1, {"max": 50, "tags": "t"}, 3),
+        (30, {"max": 50, "tags": "t"}, 3),
         (1, {"max": 50}, 3),
         (30, {"max": 50}, 3),
     ],
@@ -176,3 +176,43 @@ def test_listing_statements_do_not_grow_with_the_events(client, db, app, author,
     assert len(response.json()) == n_events
     assert all(len(e["tags"]) == 2 for e in response.json())
     assert len(statements) == expected, statements
+
+
+def listing_plan(db, settings: dict) -> str:
+    """SQLite's plan for the default `?max=50` listing under these settings."""
+    from piazza.events.queries import ListingSettings, listing_statement, parse_listing
+
+    stmt, params = listing_statement(parse_listing({"max": ["50"]}, now=NOW), ListingSettings.of(settings))
+    with db.read_engine.connect() as conn:
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        values = {**compiled.params, **params}
+        args = tuple(values[name] for name in compiled.positiontup)
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), args).all()
+    return "\n".join(row[3] for row in rows)
+
+
+def test_hidden_occurrences_are_skipped_inside_the_index(db):
+    """The default listing hides occurrences with an indexed equality, so a large agenda's thousands of
+    upcoming occurrences are never read; no branch scans the events table."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's query plan")
+    plan = listing_plan(db, {})
+    assert "ix_events_visible_parent_start (is_visible=? AND parent_id=? AND start_datetime>?)" in plan
+    assert "ix_events_visible_parent_end (is_visible=? AND parent_id=? AND end_datetime>?)" in plan
+    assert "SCAN events" not in plan
+    shown = listing_plan(db, {"allow_recurrent_event": True, "recurrent_event_visible": True})
+    assert "ix_events_visible_start (is_visible=? AND start_datetime>?)" in shown
+    assert "SCAN events" not in shown
+
+
+def test_many_hidden_occurrences_do_not_crowd_out_the_page(client, db, author):
+    parent = make_event(db, author, title="Series", start=NOW - DAY)
+    occurrences = [make_event(db, author, title=f"Occurrence {i}", start=NOW + DAY + i) for i in range(30)]
+    for i in range(3):
+        make_event(db, author, title=f"Plain {i}", start=NOW + 2 * DAY + i)
+    with db.session() as s:
+        s.get(Event, parent["id"]).recurrent = {"frequency": "1w"}
+        for occurrence in occurrences:
+            s.get(Event, occurrence["id"]).parent_id = parent["id"]
+    assert titles(client, max=2) == ["Plain 0", "Plain 1"]
+    assert titles(client, max=2, page=1) == ["Plain 2"]

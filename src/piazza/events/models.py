@@ -63,10 +63,14 @@ class Event(Base):
     __table_args__ = (
         # The listing (§5.10): visible events from a start onwards, ordered by start; and the ongoing
         # ones, found by their end with the start in the index too, so that the scan over events
-        # ending later never reads table rows (queries.py). Both lead with is_visible, which every
-        # public read filters on.
+        # ending later never reads table rows (queries.py). All lead with is_visible, which every
+        # public read filters on. The `parent_id` pair serves the default listing, which hides
+        # recurrence occurrences (`parent_id IS NULL`): without it, every upcoming occurrence of every
+        # series would be read and dropped on each page.
         Index("ix_events_visible_start", "is_visible", "start_datetime"),
         Index("ix_events_visible_end", "is_visible", "end_datetime", "start_datetime"),
+        Index("ix_events_visible_parent_start", "is_visible", "parent_id", "start_datetime"),
+        Index("ix_events_visible_parent_end", "is_visible", "parent_id", "end_datetime", "start_datetime"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,6 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    cast,
     exists,
     func,
     literal,
@@ -68,14 +67,43 @@ MAX_PAGE = 1_000_000
 MAX_TIMESTAMP = 2**53
 
 
-def _setting_is_true(key: str) -> ColumnElement[bool]:
-    """SQL for "the setting `key` is JSON true", with the default when no row is stored.
+LISTING_SETTINGS = (
+    "allow_recurrent_event",
+    "recurrent_event_visible",
+    "allow_multidate_event",
+    "collection_in_home",
+)
 
-    A JSON `true` reads back as the text `true` on both SQLite and PostgreSQL.
-    """
-    stored = select(cast(Setting.value, String)).where(Setting.key == key).scalar_subquery()
-    default = "true" if DEFAULTS.get(key) is True else "false"
-    return func.coalesce(stored, literal(default)) == "true"
+
+@dataclass(frozen=True)
+class ListingSettings:
+    """The settings the listing depends on."""
+
+    allow_recurrent_event: bool
+    recurrent_event_visible: bool
+    allow_multidate_event: bool
+    collection_in_home: Any
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any]) -> ListingSettings:
+        """From stored values (defaults for the missing ones). Switches are on for a JSON `true` only,
+        as the settings API stores them; the string "true" is not a switch."""
+        values = {key: settings.get(key, DEFAULTS[key]) for key in LISTING_SETTINGS}
+        return cls(
+            allow_recurrent_event=values["allow_recurrent_event"] is True,
+            recurrent_event_visible=values["recurrent_event_visible"] is True,
+            allow_multidate_event=values["allow_multidate_event"] is True,
+            collection_in_home=values["collection_in_home"],
+        )
+
+
+LISTING_SETTINGS_STATEMENT = select(Setting.key, Setting.value).where(Setting.key.in_(LISTING_SETTINGS))
+
+
+def read_listing_settings(db: Session) -> ListingSettings:
+    """One statement for the four settings, before the listing's own (Core, built once)."""
+    stored = db.connection().execute(LISTING_SETTINGS_STATEMENT)
+    return ListingSettings.of({key: value for key, value in stored})
 
 
 @dataclass(frozen=True)
@@ -139,19 +167,21 @@ class _ListingShape:
     has_end: bool
     has_tags: bool
     has_places: bool
-    show_recurrent: bool | None
+    show_occurrences: bool
     show_multidate: bool
     has_limit: bool
 
 
-def _shape_of(q: ListingQuery) -> _ListingShape:
+def _shape_of(q: ListingQuery, settings: ListingSettings) -> _ListingShape:
+    # Occurrences need allow_recurrent_event and show_recurrent (default recurrent_event_visible).
+    wants_occurrences = settings.recurrent_event_visible if q.show_recurrent is None else q.show_recurrent
     return _ListingShape(
         mode="query" if q.query is not None else "older" if q.older else "window",
         has_end=q.end is not None,
         has_tags=bool(q.tags),
         has_places=bool(q.places),
-        show_recurrent=q.show_recurrent,
-        show_multidate=q.show_multidate,
+        show_occurrences=settings.allow_recurrent_event and wants_occurrences,
+        show_multidate=q.show_multidate and settings.allow_multidate_event,
         has_limit=q.limit is not None,
     )
 
@@ -168,30 +198,23 @@ def _listing_params(q: ListingQuery) -> dict[str, Any]:
     return params
 
 
+def _indexed_filters(shape: _ListingShape) -> list[ColumnElement[bool]]:
+    """The filters the listing's indexes serve as equalities on their leading columns."""
+    conditions: list[ColumnElement[bool]] = [Event.is_visible.is_(True)]
+    if not shape.show_occurrences:
+        # Hidden occurrences (a tenth of a large agenda's upcoming rows) are then skipped inside
+        # ix_events_visible_parent_start/_end instead of read and dropped on every page.
+        conditions.append(Event.parent_id.is_(None))
+    return conditions
+
+
 def _listing_filters(shape: _ListingShape) -> list[ColumnElement[bool]]:
-    """Everything but the date condition (§5.10)."""
-    conditions: list[ColumnElement[bool]] = [Event.is_visible.is_(True), Event.recurrent.is_(None)]
+    """Everything but the date condition and _indexed_filters (§5.10)."""
+    conditions: list[ColumnElement[bool]] = [Event.recurrent.is_(None)]
     if shape.mode != "query":
         conditions.append(Event.ap_user_ap_id.is_(None))
-    # Occurrences need allow_recurrent_event and show_recurrent (default recurrent_event_visible).
-    wants_recurrent = (
-        _setting_is_true("recurrent_event_visible")
-        if shape.show_recurrent is None
-        else literal(shape.show_recurrent)
-    )
-    conditions.append(
-        or_(Event.parent_id.is_(None), and_(_setting_is_true("allow_recurrent_event"), wants_recurrent))
-    )
     if not shape.show_multidate:
         conditions.append(or_(Event.multidate.is_(None), Event.multidate.is_(False)))
-    else:
-        conditions.append(
-            or_(
-                Event.multidate.is_(None),
-                Event.multidate.is_(False),
-                _setting_is_true("allow_multidate_event"),
-            )
-        )
     if shape.has_tags:
         tags = bindparam("tags", expanding=True)
         conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(tags))))
@@ -226,11 +249,11 @@ def _from_events(columns: Sequence[Any]) -> Select[Any]:
 @functools.lru_cache(maxsize=256)
 def _listing_statement(shape: _ListingShape) -> Select[Any]:
     """The statement for one shape, built once: SQLAlchemy then reuses its compiled form."""
-    conditions = _listing_filters(shape)
+    indexed, conditions = _indexed_filters(shape), _listing_filters(shape)
     start, end = bindparam("start", type_=BigInteger), bindparam("end", type_=BigInteger)
     limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
     if shape.mode != "window":
-        stmt = _from_events(LIST_COLUMNS).where(*conditions)
+        stmt = _from_events(LIST_COLUMNS).where(*indexed, *conditions)
         if shape.mode == "older":  # the comparisons flip, the order stays ascending (§5.10)
             stmt = stmt.where(Event.start_datetime <= start)
             if shape.has_end:
@@ -238,12 +261,12 @@ def _listing_statement(shape: _ListingShape) -> Select[Any]:
         stmt = stmt.order_by(Event.start_datetime, Event.id)
         return stmt.limit(limit).offset(offset) if shape.has_limit else stmt
 
-    upcoming = _from_events(LIST_COLUMNS).where(*conditions, Event.start_datetime >= start)
-    # The ids of ongoing events come from ix_events_visible_end alone (it carries the start), so
-    # the scan over events ending after S never reads a table row; only the matches are fetched.
-    ongoing_ids = select(Event.id).where(
-        Event.is_visible.is_(True), Event.end_datetime >= start, Event.start_datetime < start
-    )
+    upcoming = _from_events(LIST_COLUMNS).where(*indexed, *conditions, Event.start_datetime >= start)
+    # The ids of ongoing events come from ix_events_visible_(parent_)end alone (it carries the start),
+    # so the scan over events ending after S never reads a table row; only the matches are fetched,
+    # by id: the outer query leaves out the indexed filters, or the planner would rather walk that
+    # index over every visible event than look up the few ids.
+    ongoing_ids = select(Event.id).where(*indexed, Event.end_datetime >= start, Event.start_datetime < start)
     if shape.has_end:
         upcoming = upcoming.where(Event.start_datetime <= end)
         ongoing_ids = ongoing_ids.where(Event.start_datetime <= end)
@@ -259,9 +282,9 @@ def _listing_statement(shape: _ListingShape) -> Select[Any]:
     return stmt.limit(limit).offset(offset) if shape.has_limit else stmt
 
 
-def listing_statement(q: ListingQuery) -> tuple[Select[Any], dict[str, Any]]:
+def listing_statement(q: ListingQuery, settings: ListingSettings) -> tuple[Select[Any], dict[str, Any]]:
     """The listing's statement and its parameters."""
-    return _listing_statement(_shape_of(q)), _listing_params(q)
+    return _listing_statement(_shape_of(q, settings)), _listing_params(q)
 
 
 def _rows_to_wire(db: Session, rows: Sequence[Any], shape: Shape) -> list[dict[str, Any]]:
@@ -272,18 +295,21 @@ def _rows_to_wire(db: Session, rows: Sequence[Any], shape: Shape) -> list[dict[s
 def list_events_or_home_collection(db: Session, q: ListingQuery) -> list[dict[str, Any]]:
     """`GET /api/events`: without tags, places or query, the `collection_in_home` collection's events
     (E-collection shape, `start` and `end` honoured, `max` as the limit) when one is set (§5.10)."""
-    if not (q.tags or q.places or q.query):
-        home = get_setting(db, "collection_in_home")
-        if home:
-            from piazza.instance.collection_events import collection_events  # instance builds on events
+    settings = read_listing_settings(db)
+    if settings.collection_in_home and not (q.tags or q.places or q.query):
+        from piazza.instance.collection_events import collection_events  # instance builds on events
 
-            return collection_events(db, str(home), start_at=q.start, end=q.end, max=q.limit)
-    return list_events(db, q)
+        return collection_events(
+            db, str(settings.collection_in_home), start_at=q.start, end=q.end, max=q.limit
+        )
+    return list_events(db, q, settings)
 
 
-def list_events(db: Session, q: ListingQuery) -> list[dict[str, Any]]:
-    """The listing itself: two statements, however many events."""
-    stmt, params = listing_statement(q)
+def list_events(
+    db: Session, q: ListingQuery, settings: ListingSettings | None = None
+) -> list[dict[str, Any]]:
+    """The listing itself: the settings (unless given), the events, their tags; however many events."""
+    stmt, params = listing_statement(q, settings or read_listing_settings(db))
     rows = db.connection().execute(stmt, params).mappings().all()
     return _rows_to_wire(db, rows, Shape.LIST)
 

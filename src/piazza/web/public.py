@@ -54,7 +54,8 @@ def _home_data(db: Session, layout: Layout, tag: str | None, place_id: int | Non
             params["tags"] = [tag]
         if place_id is not None:
             params["places"] = [str(place_id)]
-        events = queries.list_events(db, queries.parse_listing(params, now=now))
+        listing = queries.parse_listing(params, now=now)
+        events = queries.list_events(db, listing, queries.ListingSettings.of(layout.settings))
     return {
         "events": events,
         "announcements": visible_announcements(db),

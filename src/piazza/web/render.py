@@ -39,6 +39,8 @@ LAYOUT_SETTINGS = (
     "allow_registration",
     "allow_anon_event",
     "allow_recurrent_event",
+    "recurrent_event_visible",  # with the two around it, what the home page's listing shows
+    "allow_multidate_event",
     "allow_event_without_end_time",
     "collection_in_home",
     "hide_thumbs",
