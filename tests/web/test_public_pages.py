@@ -38,6 +38,31 @@ def test_home_filters_by_tag_and_by_place(client, db, member):
     assert "Concert" in by_place and "Swap" not in by_place
 
 
+def test_home_filters_offer_the_places_and_tags_of_the_events_listed(client, db, member):
+    now = int(time.time())
+    make_event(db, member, title="Concert", tags=["music"], place_name="Park", place_address="Park Road")
+    make_event(db, member, title="Gig", tags=["music", "rock"], place_name="Park", place_address="Park Road")
+    make_event(db, member, title="Swap", tags=["books"], place_name="Library", place_address="1 Book St")
+    make_event(
+        db,
+        member,
+        title="Old fair",
+        tags=["fair"],
+        place_name="Barn",
+        place_address="Farm",
+        start=now - 86400 * 30,
+    )
+    page = client.get("/").text
+    datalist = page.split('<datalist id="known-tags">')[1].split("</datalist>")[0]
+    assert datalist == '<option value="music"><option value="rock"><option value="books">'  # most used first
+    places = page.split('<select name="place">')[1].split("</select>")[0]
+    assert ">Park<" in places and ">Library<" in places and ">Barn<" not in places
+    assert places.index(">Park<") < places.index(">Library<")
+    # With a filter on, the suggestions narrow to what the filtered events offer.
+    filtered = client.get("/", params={"tag": "rock"}).text
+    assert ">Library<" not in filtered.split('<select name="place">')[1].split("</select>")[0]
+
+
 def test_home_shows_announcements_and_links_to_the_feeds(client, db):
     with db.session(write=True) as s:
         create_announcement(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import time
+from collections import Counter
 from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -15,8 +16,6 @@ from starlette.responses import Response
 
 from piazza.errors import NotFound
 from piazza.events import queries
-from piazza.events.places import search_places
-from piazza.events.tags import search_tags
 from piazza.instance.announcements_service import visible_announcements
 from piazza.instance.collection_events import collection_events
 from piazza.instance.pages_service import visible_page
@@ -59,9 +58,29 @@ def _home_data(db: Session, layout: Layout, tag: str | None, place_id: int | Non
     return {
         "events": events,
         "announcements": visible_announcements(db),
-        "places": search_places(db, None, SUGGESTIONS),
-        "tags": search_tags(db, None, SUGGESTIONS),
+        **_filter_suggestions(events),
         "collection": collection if collection and not tag and place_id is None else None,
+    }
+
+
+def _filter_suggestions(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The places and tags the filters offer: those of the events listed, most frequent first.
+
+    Taken from the page itself, not counted over every event ever held (a scan that grows with the
+    agenda), and more useful too: each suggestion leads to upcoming events.
+    """
+    places: dict[int, dict[str, Any]] = {}
+    place_counts: Counter[int] = Counter()
+    tag_counts: Counter[str] = Counter()
+    for event in events:
+        place = event.get("place")
+        if place and place.get("id") is not None:
+            places.setdefault(place["id"], place)
+            place_counts[place["id"]] += 1
+        tag_counts.update(event.get("tags") or ())
+    return {
+        "places": [places[place_id] for place_id, _ in place_counts.most_common(SUGGESTIONS)],
+        "tags": [tag for tag, _ in tag_counts.most_common(SUGGESTIONS)],
     }
 
 
