@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from piazza import accounts, events, instance, moderation
 from piazza.config import Config, load_config
 from piazza.db import Database
+from piazza.db.cache import ReadCache
 from piazza.errors import PiazzaError, TooManyRequests
 from piazza.limits import install_limits
 from piazza.mail import MailWorker
@@ -43,6 +44,7 @@ def create_app(config: Config) -> FastAPI:
         app.state.mail_worker.start()
         yield
         await app.state.mail_worker.stop()
+        app.state.read_cache.close()
         database.dispose()
 
     app = FastAPI(
@@ -55,6 +57,7 @@ def create_app(config: Config) -> FastAPI:
     )
     app.state.config = config
     app.state.db = database
+    app.state.read_cache = ReadCache(database, ttl=config.read_cache_seconds)
 
     app.include_router(accounts.router)
     app.include_router(oauth_router)

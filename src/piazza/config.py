@@ -47,6 +47,9 @@ class Config(BaseSettings):
     # refresh, so access tokens live forever unless an operator chooses otherwise.
     access_token_ttl: int = Field(0, ge=0, description="Seconds an access token lives; 0 = never.")
     refresh_token_ttl: int = Field(0, ge=0, description="Seconds a refresh token lives; 0 = never.")
+    read_cache_seconds: float = Field(
+        5.0, ge=0, le=60, description="Seconds a token check may be reused while the database is unchanged."
+    )
     trusted_proxies: str = Field(
         "", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed."
     )

@@ -63,8 +63,15 @@ async def ping() -> PlainTextResponse:
 async def current_user(
     request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> JSONResponse:
-    user = await request.app.state.db.read(get_user, caller.user_id)
-    return JSONResponse(user_to_wire(user))
+    # Apps ask this on every start; while the database is unchanged the answer is too (db/cache.py).
+    cache = request.app.state.read_cache
+    key = ("user", caller.user_id)
+    wire = cache.get(key)
+    if wire is None:
+        version = cache.version()
+        wire = user_to_wire(await request.app.state.db.read(get_user, caller.user_id))
+        cache.put(key, wire, version)
+    return JSONResponse(wire)
 
 
 @router.post(

@@ -80,8 +80,11 @@ class Caller:
 ANONYMOUS = Caller()
 
 
-def find_caller_by_token(db: Session, token_digest: str, now: datetime | None = None) -> Caller | None:
-    """The caller behind a live access token of an active user, or None. One indexed lookup."""
+def find_caller_by_token(
+    db: Session, token_digest: str, now: datetime | None = None
+) -> tuple[Caller, datetime | None] | None:
+    """The caller behind a live access token of an active user, with the token's expiry; or None.
+    One indexed lookup."""
     row = db.execute(
         select(
             Token.id,
@@ -99,7 +102,7 @@ def find_caller_by_token(db: Session, token_digest: str, now: datetime | None = 
         return None
     if row.access_expires_at is not None and row.access_expires_at <= (now or utcnow()):
         return None
-    return Caller(
+    caller = Caller(
         user_id=row.user_id,
         email=row.email,
         role=row.role,
@@ -107,6 +110,7 @@ def find_caller_by_token(db: Session, token_digest: str, now: datetime | None = 
         scopes=parse_scopes(row.scope),
         token_id=row.id,
     )
+    return caller, row.access_expires_at
 
 
 def bearer_token_from(request: Request) -> str | None:
@@ -131,12 +135,30 @@ async def get_caller(request: Request) -> Caller:
     token = bearer_token_from(request)
     caller = ANONYMOUS
     if token is not None:
-        found = await request.app.state.db.read(find_caller_by_token, digest(token))
+        found = await _caller_by_token(request, digest(token))
         if found is None:
             raise InvalidToken()
         caller = found
     request.state.caller = caller
     return caller
+
+
+async def _caller_by_token(request: Request, token_digest: str) -> Caller | None:
+    """find_caller_by_token, through the read cache: while the database is unchanged (a revocation
+    anywhere changes it) and for a few seconds at most, the same token needs no lookup."""
+    cache = request.app.state.read_cache
+    key = ("caller", token_digest)
+    cached: tuple[Caller, datetime | None] | None = cache.get(key)
+    if cached is not None:
+        caller, expires_at = cached
+        if expires_at is None or utcnow() < expires_at:
+            return caller
+    version = cache.version()
+    found = await request.app.state.db.read(find_caller_by_token, token_digest)
+    if found is None:
+        return None
+    cache.put(key, found, version)
+    return found[0]
 
 
 def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
