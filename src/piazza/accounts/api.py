@@ -69,7 +69,7 @@ async def current_user(
     wire = cache.get(key)
     if wire is None:
         version = cache.version()
-        wire = user_to_wire(await request.app.state.db.read(get_user, caller.user_id))
+        wire = user_to_wire(await request.app.state.db.read_small(get_user, caller.user_id))
         cache.put(key, wire, version)
     return JSONResponse(wire)
 

@@ -75,6 +75,8 @@ async def _generate_forever(db: Database) -> None:
 
 
 router = APIRouter(lifespan=occurrence_generator)
+# Pages up to this size are read with Database.read_small (on the event loop, on SQLite).
+SMALL_PAGE = 200
 
 
 def _db(request: Request) -> Database:
@@ -202,7 +204,10 @@ async def list_events(request: Request) -> Response:
     for key, value in request.query_params.multi_items():
         params.setdefault(key.removesuffix("[]"), []).append(value)
     listing = queries.parse_listing(params)
-    events = await _db(request).read(queries.list_events_or_home_collection, listing)
+    db = _db(request)
+    # A page of apps' usual size is a small read; a listing without `max` may be the whole agenda.
+    small = listing.limit is not None and listing.limit <= SMALL_PAGE
+    events = await (db.read_small if small else db.read)(queries.list_events_or_home_collection, listing)
     return JSONResponse(events, headers=CORS)
 
 

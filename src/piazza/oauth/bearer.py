@@ -154,7 +154,7 @@ async def _caller_by_token(request: Request, token_digest: str) -> Caller | None
         if expires_at is None or utcnow() < expires_at:
             return caller
     version = cache.version()
-    found = await request.app.state.db.read(find_caller_by_token, token_digest)
+    found = await request.app.state.db.read_small(find_caller_by_token, token_digest)
     if found is None:
         return None
     cache.put(key, found, version)
