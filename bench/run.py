@@ -422,7 +422,7 @@ def main() -> None:
     backend = "PostgreSQL" if os.environ.get("PIAZZA_BENCH_DATABASE_URL") else "SQLite"
     load = os.getloadavg()
     console.print(
-        f"Piazza bench: {backend}, {WORKERS} workers (piazza serve: uvicorn, h11), "
+        f"Piazza bench: {backend}, {WORKERS} workers (piazza serve: uvicorn, httptools), "
         f"PIAZZA_RATE_LIMITS={args.rate_limits} (POST /api/event rotates 256 tokens), "
         f"wrk -t{WRK_THREADS} -c{args.connections} "
         f"-d{args.duration:g}s, load average before {load[0]:.2f}",

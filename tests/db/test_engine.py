@@ -13,6 +13,9 @@ def test_sqlite_pragmas_are_set(db, is_postgres):
         assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert s.execute(text("PRAGMA busy_timeout")).scalar() == 10000
         assert s.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    with db.session() as s:
+        # The writer commits with NORMAL; WalSync makes each commit durable before the session returns.
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 1
 
 
 def test_a_failing_write_rolls_back_everything(db):
