@@ -24,3 +24,45 @@ def test_gancio_bcrypt_hash_verifies_and_is_upgraded():
 def test_missing_or_corrupt_hash_never_verifies():
     assert verify_password("x", None) == (False, None)
     assert verify_password("x", "not-a-hash") == (False, None)
+
+
+def test_at_most_two_argon2_computations_run_at_once(monkeypatch):
+    """Each takes 64 MiB: a burst of logins queues instead of taking gigabytes."""
+    import threading
+    import time
+
+    from piazza.accounts import passwords
+
+    running, most = 0, 0
+    lock = threading.Lock()
+    real = passwords._hasher
+
+    class Watched:
+        def __getattr__(self, name):
+            method = getattr(real, name)
+
+            def watched(*args, **kwargs):
+                nonlocal running, most
+                with lock:
+                    running += 1
+                    most = max(most, running)
+                try:
+                    time.sleep(0.02)
+                    return method(*args, **kwargs)
+                finally:
+                    with lock:
+                        running -= 1
+
+            return watched
+
+    monkeypatch.setattr(passwords, "_hasher", Watched())
+    stored = real.hash("a long enough password")
+    jobs = [lambda: passwords.verify_password("a long enough password", stored)] * 4
+    jobs += [lambda: passwords.hash_password("another password")] * 2
+    jobs += [lambda: passwords.verify_password("whatever", None)] * 2
+    threads = [threading.Thread(target=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == passwords.HASHING_AT_ONCE == 2
