@@ -14,15 +14,22 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from authlib.oauth2.rfc7636 import CodeChallenge as AuthlibCodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
-from sqlalchemy import select, update
+from sqlalchemy import Row
 
 from piazza.accounts.models import User
 from piazza.accounts.service import authenticate
 from piazza.db.base import utcnow
 from piazza.oauth.models import AuthorizationCode, Token
 from piazza.oauth.server import OAuthClient, PiazzaAuthorizationServer
-from piazza.oauth.service import create_code, find_active_user, redeem_code, revoke_family
-from piazza.oauth.tokens import digest, generate_token
+from piazza.oauth.service import (
+    claim_refresh_token,
+    create_code,
+    find_active_user_id,
+    find_refresh_token,
+    redeem_code,
+    revoke_family,
+)
+from piazza.oauth.tokens import generate_token
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -54,7 +61,7 @@ class CodeRecord:
 class TokenRecord:
     """Authlib's view of a Token row (refresh, revocation, introspection)."""
 
-    row: Token
+    row: Token | Row[Any]  # an ORM object, or the plain columns on the refresh grant's hot path
     presented: str = "access_token"  # which of the row's two values the client presented
 
     def check_client(self, client: OAuthClient) -> bool:
@@ -142,8 +149,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def delete_authorization_code(self, authorization_code: CodeRecord) -> None:
         pass  # already marked used, atomically, when redeemed
 
-    def authenticate_user(self, authorization_code: CodeRecord) -> User | None:
-        return find_active_user(self.server.db, authorization_code.row.user_id)
+    def authenticate_user(self, authorization_code: CodeRecord) -> Row[Any] | None:
+        return find_active_user_id(self.server.db, authorization_code.row.user_id)
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -160,7 +167,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         value = self.request.form.get("refresh_token")
         if not value:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
-        row = db.scalar(select(Token).where(Token.refresh_digest == digest(value)))
+        row = find_refresh_token(db, value)
         if row is None or row.client_id != client.id:
             raise InvalidGrantError("Invalid refresh token")
         if row.revoked_at is not None:
@@ -171,16 +178,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("The refresh token has expired")
         self._validate_token_scope(record)  # the new scope may only narrow (RFC 6749 §6)
         # Claim it with one conditional UPDATE: of two concurrent refreshes only one wins.
-        claimed = db.execute(
-            update(Token).where(Token.id == row.id, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
-        ).rowcount
-        if claimed != 1:
+        if not claim_refresh_token(db, row.id):
             revoke_family(db, row.family_id)
             raise InvalidGrantError("The refresh token was already used or revoked")
         self.request.refresh_token = record
 
-    def authenticate_user(self, refresh_token: TokenRecord) -> User | None:
-        return find_active_user(self.server.db, refresh_token.row.user_id)
+    def authenticate_user(self, refresh_token: TokenRecord) -> Row[Any] | None:
+        return find_active_user_id(self.server.db, refresh_token.row.user_id)
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
         pass  # revoked when claimed in validate_token_request

@@ -16,14 +16,15 @@ from typing import Any, Literal
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Payload, OAuth2Request
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from piazza.config import Config
 from piazza.db.base import utcnow
-from piazza.oauth.models import SELF_CLIENT_ID, Client, Token
+from piazza.oauth.models import SELF_CLIENT_ID
 from piazza.oauth.scopes import Scope, parse_scopes
-from piazza.oauth.service import check_redirect_uri, find_client, touch_consent
+from piazza.oauth.service import check_redirect_uri, create_token, find_client, touch_consent
 from piazza.oauth.tokens import check_secret, digest, generate_token
 
 # Authlib logs issued tokens at DEBUG ("Issue token %r to %r"); nothing secret may reach the logs,
@@ -85,7 +86,7 @@ class OAuthRequest(OAuth2Request):
 class OAuthClient(ClientMixin):
     """Authlib's view of a Client row."""
 
-    def __init__(self, row: Client) -> None:
+    def __init__(self, row: Row[Any]) -> None:
         self.row = row
         self.id = row.id
         self.is_public = row.secret_digest is None
@@ -172,22 +173,20 @@ class PiazzaAuthorizationServer(AuthorizationServer):
         code = request.authorization_code
         access_ttl, refresh_ttl = self.config.access_token_ttl, self.config.refresh_token_ttl
         refresh = token.get("refresh_token")
-        self.db.add(
-            Token(
-                access_digest=digest(token["access_token"]),
-                refresh_digest=digest(refresh) if refresh else None,
-                client_id=request.client.id,
-                user_id=request.user.id,
-                scope=token.get("scope", ""),
-                family_id=previous.row.family_id if previous is not None else generate_token(),
-                code_id=code.row.id if code is not None else (previous.row.code_id if previous else None),
-                access_expires_at=now + timedelta(seconds=access_ttl) if access_ttl else None,
-                refresh_expires_at=now + timedelta(seconds=refresh_ttl) if refresh and refresh_ttl else None,
-            )
+        create_token(
+            self.db,
+            access_digest=digest(token["access_token"]),
+            refresh_digest=digest(refresh) if refresh else None,
+            client_id=request.client.id,
+            user_id=request.user.id,
+            scope=token.get("scope", ""),
+            family_id=previous.row.family_id if previous is not None else generate_token(),
+            code_id=code.row.id if code is not None else (previous.row.code_id if previous else None),
+            access_expires_at=now + timedelta(seconds=access_ttl) if access_ttl else None,
+            refresh_expires_at=now + timedelta(seconds=refresh_ttl) if refresh and refresh_ttl else None,
         )
         if request.client.id != SELF_CLIENT_ID:
             touch_consent(self.db, request.user.id, request.client.id)
-        self.db.flush()
 
     def create_oauth2_request(self, request: OAuthRequest) -> OAuthRequest:
         return request
