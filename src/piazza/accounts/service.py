@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy import case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from piazza.accounts.models import Role, User
 from piazza.accounts.passwords import (
@@ -13,6 +17,7 @@ from piazza.accounts.passwords import (
     hash_password,
     verify_password,
 )
+from piazza.db import Database
 from piazza.errors import Conflict, Invalid, NotFound
 from piazza.oauth.tokens import revoke_tokens_of_user
 
@@ -115,15 +120,41 @@ def set_password(db: Session, user: User, password: str) -> User:
     return user
 
 
-def authenticate(db: Session, email: str, password: str) -> User | None:
-    """The active user with this email and password, or None; upgrades legacy hashes on success."""
-    user = find_user_by_email(db, email)
-    if user is None or not user.is_active:
-        burn_verification_time(password)
+@dataclass(frozen=True)
+class CheckedPassword:
+    """A password found right for a user, and the hash it was checked against."""
+
+    user_id: int
+    password_hash: str
+    upgraded_hash: str | None  # argon2 for a legacy bcrypt hash
+
+
+def _login_row(db: Session, email: str) -> Any:
+    return db.execute(
+        select(User.id, User.password, User.is_active).where(User.email == normalise_email(email))
+    ).first()
+
+
+async def check_password(database: Database, email: str, password: str) -> CheckedPassword | None:
+    """The slow half of a login, outside any transaction: argon2 takes tens of milliseconds, and inside
+    the login's write transaction it held SQLite's single write lock, so every worker's writes waited
+    behind every login. An unknown or inactive user costs the same time as a wrong password."""
+    row = await database.read_small(_login_row, email)
+    if row is None or not row.is_active:
+        await run_in_threadpool(burn_verification_time, password)
         return None
-    ok, new_hash = verify_password(password, user.password)
-    if not ok:
+    ok, upgraded = await run_in_threadpool(verify_password, password, row.password)
+    return CheckedPassword(row.id, row.password, upgraded) if ok else None
+
+
+def confirm_login(db: Session, checked: CheckedPassword | None) -> User | None:
+    """The other half, in the login's write transaction: the user is still active with the password
+    that was checked (a password changed in between fails the login); a legacy hash is upgraded."""
+    if checked is None:
         return None
-    if new_hash:
-        user.password = new_hash
+    user = db.get(User, checked.user_id)
+    if user is None or not user.is_active or user.password != checked.password_hash:
+        return None
+    if checked.upgraded_hash:
+        user.password = checked.upgraded_hash
     return user

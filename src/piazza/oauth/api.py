@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from piazza.accounts.service import CheckedPassword, check_password
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.endpoints import server_metadata
 from piazza.oauth.openapi import (
@@ -55,8 +56,10 @@ def oauth_request(request: Request, form: list[tuple[str, str]], *, with_query: 
     return OAuthRequest(request.method, str(request.url), request.headers, query, form)
 
 
-def _run_endpoint(db: Any, config: Any, kind: Endpoint, oreq: OAuthRequest) -> Response:
-    server = PiazzaAuthorizationServer(db, config, kind)
+def _run_endpoint(
+    db: Any, config: Any, kind: Endpoint, oreq: OAuthRequest, checked: CheckedPassword | None = None
+) -> Response:
+    server = PiazzaAuthorizationServer(db, config, kind, checked_password=checked)
     if kind == "revoke":
         return server.create_endpoint_response("revocation", oreq)
     if kind == "introspect":
@@ -91,7 +94,11 @@ async def login(request: Request) -> Response:
     if fields.get("client_id") != "self":
         return PlainTextResponse("Unauthorized", status_code=401)
     oreq = oauth_request(request, form, with_query=False)
-    response = await request.app.state.db.write(_run_endpoint, request.app.state.config, "login", oreq)
+    db, config = request.app.state.db, request.app.state.config
+    # argon2 runs before the write transaction, which then only confirms (accounts.service).
+    username, password = fields.get("username", ""), fields.get("password", "")
+    checked = await check_password(db, username, password) if username and password else None
+    response = await db.write(_run_endpoint, config, "login", oreq, checked)
     if response.status_code != 200:
         return response
     issued = json.loads(response.body)

@@ -17,7 +17,7 @@ from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from sqlalchemy import Row
 
 from piazza.accounts.models import User
-from piazza.accounts.service import authenticate
+from piazza.accounts.service import confirm_login
 from piazza.db.base import utcnow
 from piazza.oauth.models import AuthorizationCode, Token
 from piazza.oauth.server import OAuthClient, PiazzaAuthorizationServer
@@ -197,7 +197,8 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
     server: PiazzaAuthorizationServer
 
     def authenticate_user(self, username: str, password: str) -> User:
-        user = authenticate(self.server.db, username, password)
+        # The password was checked before the write transaction (accounts.service.check_password).
+        user = confirm_login(self.server.db, self.server.checked_password)
         if user is None:
             # Gancio answers 403 here (gancio-api.md §3.2); its clients depend on it.
             raise InvalidGrantError("Invalid resource owner credentials", status_code=403)

@@ -20,6 +20,7 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from piazza.accounts.service import CheckedPassword
 from piazza.config import Config
 from piazza.db.base import utcnow
 from piazza.oauth.models import SELF_CLIENT_ID
@@ -129,12 +130,20 @@ class OAuthClient(ClientMixin):
 
 
 class PiazzaAuthorizationServer(AuthorizationServer):
-    def __init__(self, db: Session, config: Config, endpoint: Endpoint) -> None:
+    def __init__(
+        self,
+        db: Session,
+        config: Config,
+        endpoint: Endpoint,
+        *,
+        checked_password: CheckedPassword | None = None,
+    ) -> None:
         from piazza.oauth import endpoints, grants  # grants import this module
 
         super().__init__(scopes_supported=[scope.value for scope in Scope])
         self.db = db
         self.config = config
+        self.checked_password = checked_password  # the login's password, checked before the transaction
         self.register_token_generator("default", self.create_bearer_token)
         if endpoint == "login":
             self.register_grant(grants.PasswordGrant)

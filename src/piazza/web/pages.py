@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from piazza.accounts.service import authenticate
+from piazza.accounts.service import check_password, confirm_login
 from piazza.oauth.api import form_pairs, oauth_request
 from piazza.oauth.authorize import AUTHORIZATION_PARAMS, Outcome, decide_authorization, start_authorization
 from piazza.oauth.service import login_fingerprint
@@ -50,7 +50,9 @@ async def login_submit(request: Request) -> Response:
     if not check_csrf(request, form.get("csrf_token")):
         return await error_page(request, "The form expired. Please go back and try again.", 403)
     email, password = form.get("email", ""), form.get("password", "")
-    user = await request.app.state.db.write(authenticate, email, password) if email and password else None
+    db = request.app.state.db
+    checked = await check_password(db, email, password) if email and password else None
+    user = await db.write(confirm_login, checked) if checked else None
     if user is None:
         error = "Wrong email or password."
         return await render_page(request, "login.html", 403, next=target, error=error, email=email)
