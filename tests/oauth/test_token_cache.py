@@ -3,9 +3,6 @@ few seconds at most, and dropped by any commit, of this worker or another."""
 
 from __future__ import annotations
 
-import os
-import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -22,8 +19,8 @@ from piazza.accounts.models import Role, User
 from piazza.app import create_app
 from piazza.db.base import utcnow
 from piazza.oauth.models import Token
-from tests.conftest import free_port
 from tests.factories import bearer, make_token, make_user
+from tests.servers import PiazzaProcess
 
 
 @pytest.fixture
@@ -131,49 +128,26 @@ def test_read_cache_seconds_zero_turns_the_cache_off(make_config, db, member):
 
 @pytest.fixture
 def two_workers(tmp_path):
-    """`piazza serve --workers 2` on a SQLite file, with an admin and a member created by the CLI."""
-    port = free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PIAZZA_")}
-    env.update(
-        PIAZZA_DATA_DIR=str(tmp_path),
-        PIAZZA_PORT=str(port),
-        PIAZZA_WORKERS="2",
-        PIAZZA_SECRET_KEY=secrets.token_hex(32),
-        PIAZZA_LOG_LEVEL="WARNING",
-        PIAZZA_RATE_LIMITS="off",
-    )
+    """`piazza serve` with 2 workers on a SQLite file, with an admin and a member created by the CLI."""
+    server = PiazzaProcess(f"sqlite:///{tmp_path / 'data' / 'piazza.sqlite3'}", tmp_path / "data")
+    server.env["PIAZZA_WORKERS"] = "2"
+    server.data_dir.mkdir(parents=True)
     piazza = str(Path(sys.executable).parent / "piazza")
-    subprocess.run([piazza, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+    subprocess.run([piazza, "migrate"], env=server.env, check=True, capture_output=True)  # noqa: S603
     for email, role in (("admin@example.org", "admin"), ("member@example.org", "user")):
         subprocess.run(  # noqa: S603  (our own command)
             [piazza, "users", "create", email, "--role", role, "--password-stdin"],
             input="a long enough password\n",
-            env=env,
+            env=server.env,
             check=True,
             capture_output=True,
             text=True,
         )
-    process = subprocess.Popen([piazza, "serve"], env=env, stdout=subprocess.DEVNULL)  # noqa: S603
-    base = f"http://127.0.0.1:{port}"
+    server.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/ping").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("piazza serve did not start")
-            time.sleep(0.1)
-        yield base
+        yield server.url
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 def login(base: str, email: str) -> str:
