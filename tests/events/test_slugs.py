@@ -20,6 +20,9 @@ from piazza.events.slugs import slugify
         ("a.b.c", "abc"),
         ("  --  ", ""),
         ("東京 party", "東京-party"),
+        ("Tom & Jerry + 100% @ home", "tom-and-jerry-plus-100-percent-at-home"),
+        ("a<b>c|d=e$f", "a-less-b-greater-c-or-d-equals-e-dollar-f"),
+        ("Jazz_night ~ 2.0 (live)!", "jazz_night-~-20-live"),
     ],
 )
 def test_slugify(title, slug):

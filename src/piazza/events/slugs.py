@@ -36,6 +36,8 @@ _GREEK = _table(
     "αβγδεζηθικλμνξοπρστυφχψωάέήίόύώςϊϋΐΰ",
     "a b g d e z i th i k l m n x o p r s t y f ch ps o a e i i o y o s i y i y",
 )
+# What _transliterate does to ASCII text, as one str.translate table (the common case, in C).
+_ASCII_SYMBOLS = str.maketrans({symbol: name for symbol, name in _SYMBOLS.items() if symbol.isascii()})
 _SYMBOL_NAME_NOISE = {"sign", "cross", "of", "symbol", "staff", "hand", "black", "white"}
 
 
@@ -65,7 +67,7 @@ def slugify(title: str) -> str:
     text = title
     for source, replacement in _MULTI:
         text = text.replace(source, replacement)
-    text = "".join(_transliterate(c) for c in text)
+    text = text.translate(_ASCII_SYMBOLS) if text.isascii() else "".join(_transliterate(c) for c in text)
     text = text.replace(".", "")
     text = re.sub(r"[^\w\s\-._~]", "", text)
     text = re.sub(r"[\s\-]+", "-", text).strip("-")
