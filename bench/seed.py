@@ -1,10 +1,11 @@
 """Bulk seeding of a benchmark agenda, built with the service's own helpers.
 
 Users and apps go through the service functions themselves (`accounts.service.create_user`,
-`oauth.service.register_client`); recurrences through the service's generator
-(`occurrences.generate_all`). Events, places, tags and tokens are too many for one service call each,
-so they are inserted in batches into the models' tables with the values built by the same helpers
-the service uses: `slugs.slugify` plus the service's `-N` suffix rule for slugs, `str.casefold` for
+`oauth.service.register_client`); occurrences through the generator's own pure functions
+(`occurrences.next_dates` and `occurrence_values`, which `occurrences.generate_for_parent` runs).
+Events, places, tags, occurrences and tokens are too many for one service call each, so they are
+inserted in batches into the models' tables with the values built by the same helpers the service
+uses: `slugs.slugify` plus the service's `-N` suffix rule for slugs, `str.casefold` for
 tag keys (as `tags.normalize_tags`), `sanitize.sanitize_description` for descriptions,
 `recurrence.validate_rule` for rules, `tokens.generate_token`/`tokens.digest` for tokens.
 
@@ -30,6 +31,7 @@ from piazza.events import occurrences, recurrence
 from piazza.events.models import Event, EventTag, Place, Tag
 from piazza.events.sanitize import sanitize_description
 from piazza.events.slugs import slugify
+from piazza.events.tags import tags_of
 from piazza.oauth.models import SELF_CLIENT_ID, Token
 from piazza.oauth.service import register_client
 from piazza.oauth.tokens import digest, generate_token
@@ -216,22 +218,52 @@ def seed(
                 seeded.slugs.append(slug)
                 seeded.tags.extend(event_tags)
         with db.session() as s:
-            s.execute(insert(Event), rows)
-            s.execute(insert(EventTag), links)
+            # On the connection: a Core executemany, without the ORM's bulk-insert bookkeeping.
+            s.connection().execute(insert(Event), rows)
+            s.connection().execute(insert(EventTag), links)
         progress(len(ids))
-    # The service's generator, one session per batch of parents: generate_all's single session grows
-    # with every child and its flushes slow down quadratically (about 10,000 parents took many minutes).
-    with db.session() as s:
-        parent_ids = list(
-            s.scalars(select(Event.id).where(Event.recurrent.is_not(None), Event.is_visible.is_(True)))
-        )
-    for first in range(0, len(parent_ids), 500):
-        with db.session() as s:
-            parents = s.scalars(select(Event).where(Event.id.in_(parent_ids[first : first + 500]))).all()
-            made = [occurrences.generate_for_parent(s, parent, now=now) for parent in parents]
-            seeded.occurrences += sum(child is not None for child in made)
+    seeded.occurrences = _seed_occurrences(db, first_id=n_events + 1, now=now, created=created, taken=taken)
     seeded.place_ids = place_ids
     return seeded
+
+
+def _seed_occurrences(db: Database, *, first_id: int, now: int, created: datetime, taken: set[str]) -> int:
+    """Each visible parent's first occurrence, dated and filled in by the service's own functions
+    (occurrences.next_dates, occurrence_values; the slug by its rule) and inserted in batches. The
+    seeded parents have no occurrence yet, so each one's `upcoming` is empty, as the generator would
+    find it; the children's tags are the parents', read with tags_of as the generator does."""
+    with db.session() as s:
+        tz_name = occurrences.instance_timezone(s)
+        parents = (
+            s.connection()
+            .execute(
+                select(*occurrences.PARENT_COLUMNS)
+                .where(Event.recurrent.is_not(None), Event.is_visible.is_(True), Event.parent_id.is_(None))
+                .order_by(Event.id)
+            )
+            .mappings()
+            .all()
+        )
+    child_id = first_id
+    for first in range(0, len(parents), BATCH):
+        batch = [parent for parent in parents[first : first + BATCH] if occurrences.is_generating(parent)]
+        dated = [(parent, occurrences.next_dates(parent, [], now=now, tz_name=tz_name)) for parent in batch]
+        dated = [(parent, dates) for parent, dates in dated if dates is not None]
+        slugs = _unique_slugs([occurrences.occurrence_slug_source(parent) for parent, _dates in dated], taken)
+        rows, links = [], []
+        with db.session() as s:
+            tags = tags_of(s, [parent["id"] for parent, _dates in dated])
+            for (parent, dates), slug in zip(dated, slugs, strict=True):
+                rows.append({"id": child_id, **occurrences.occurrence_values(parent, dates, slug, created)})
+                links.extend(
+                    {"event_id": child_id, "tag": tag, "created_at": created} for tag in tags[parent["id"]]
+                )
+                child_id += 1
+            if rows:
+                s.connection().execute(insert(Event), rows)
+            if links:
+                s.connection().execute(insert(EventTag), links)
+    return child_id - first_id
 
 
 def analyze(db: Database) -> None:

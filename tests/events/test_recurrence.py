@@ -395,3 +395,42 @@ def test_occurrences_are_exactly_the_matching_days_at_the_parents_local_time(
         after = occurrence[0] + 1
     assert found == expected
     assert found  # the reference produced something to compare with
+
+
+def first_matching_day(rule: dict, parent: datetime, after: int, zone: ZoneInfo) -> int:
+    """By definition: the first day matching `rule` at the parent's local time starting at or after
+    `after` (and not before the parent), walking the calendar a day at a time."""
+    day = max(parent, datetime.fromtimestamp(after, zone) - timedelta(days=2))
+    day = day.replace(hour=parent.hour, minute=parent.minute, second=parent.second)
+    while True:
+        start = int(day.replace(fold=0).timestamp())
+        if matches(rule, parent, day) and start >= after and start >= parent.timestamp():
+            return start
+        day = (day + timedelta(days=1)).replace(tzinfo=zone)
+
+
+@pytest.mark.parametrize("zone", [ROME, NEW_YORK], ids=lambda zone: zone.key)
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"frequency": "1w"},
+        {"frequency": "3w"},
+        {"frequency": "1m", "type": "ordinal"},
+        {"frequency": "1m", "type": 2},
+        {"frequency": "1m", "type": -1},
+        {"frequency": "1y"},
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("parent", ["2004-02-29 20:30", "2011-01-31 07:00", "2016-10-30 02:30"])
+def test_a_parent_years_old_recurs_on_its_own_series(parent: str, rule: dict, zone: ZoneInfo) -> None:
+    # The series restarts near the search (recurrence._dates); it must stay the parent's own one,
+    # parity, skipped months and the 29th of February included, whatever the search start.
+    parent_local = datetime.fromisoformat(parent).replace(tzinfo=zone)
+    parent_start = at(parent, zone)
+    for days in (0, 1, 13, 29, 30, 31, 59, 366, 1000, 3653, 5000, 7300):
+        for seconds in (-3600, 0, 1, 43_200):
+            after = parent_start + days * 86400 + seconds
+            found = next_occurrence(parent_start, None, rule, after, zone.key)
+            assert found is not None
+            assert found[0] == first_matching_day(rule, parent_local, after, zone), (days, seconds)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from piazza.errors import Invalid, NotFound
@@ -28,17 +28,40 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
-def resolve_place(db: Session, data: dict[str, Any]) -> Place:
+class PlaceRef(NamedTuple):
+    """What an event write needs of its place."""
+
+    id: int
+    name: str
+    address: str
+    latitude: float | None
+    longitude: float | None
+
+
+# Built once and run on the connection: plain Core, without the ORM session's machinery (these run on
+# every POST /api/event). The lowest id wins where a name is shared.
+_PLACE = select(Place.id, Place.name, Place.address, Place.latitude, Place.longitude)
+_BY_ID = _PLACE.where(Place.id == bindparam("value"))
+_BY_AP_ID = _PLACE.where(Place.ap_id == bindparam("value")).order_by(Place.id).limit(1)
+_BY_NAME = _PLACE.where(func.lower(Place.name) == bindparam("value")).order_by(Place.id).limit(1)
+
+
+def _first_place(db: Session, query: Select[Any], value: Any) -> PlaceRef | None:
+    row = db.connection().execute(query, {"value": value}).first()
+    return None if row is None else PlaceRef(*row)
+
+
+def resolve_place(db: Session, data: dict[str, Any]) -> PlaceRef:
     """The event's place: by id, by ap_id, by case-insensitive name, or a new one. Raises Invalid."""
     if is_truthy(data.get("place_id")):
         place_id = parse_id(data["place_id"])
-        place = db.get(Place, place_id) if place_id is not None else None
+        place = _first_place(db, _BY_ID, place_id) if place_id is not None else None
         if place is None:
             raise Invalid(PLACE_NOT_FOUND, field="place_id")
         return place
     ap_id = data.get("place_ap_id")
     if isinstance(ap_id, str) and ap_id:
-        place = db.scalars(select(Place).where(Place.ap_id == ap_id).limit(1)).first()
+        place = _first_place(db, _BY_AP_ID, ap_id)
         if place is not None:
             return place
     name = _text(data.get("place_name"))
@@ -47,21 +70,25 @@ def resolve_place(db: Session, data: dict[str, Any]) -> Place:
         raise Invalid(PLACE_REQUIRED, field="place_name")
     if len(name) > MAX_PLACE_TEXT or len(address) > MAX_PLACE_TEXT:
         raise Invalid(f"place_name and place_address are at most {MAX_PLACE_TEXT} characters")
-    existing = db.scalars(
-        select(Place).where(func.lower(Place.name) == name.lower()).order_by(Place.id).limit(1)
-    ).first()
+    existing = _first_place(db, _BY_NAME, name.lower())
     if existing is not None:
         return existing
-    place = Place(name=name, address=address, ap_id=ap_id if isinstance(ap_id, str) and ap_id else None)
+    lat: float | None = None
+    lon: float | None = None
     latitude, longitude = data.get("place_latitude"), data.get("place_longitude")
     if is_truthy(latitude) and is_truthy(longitude):
         lat, lon = parse_number(latitude), parse_number(longitude)
         if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise Invalid("place_latitude and place_longitude must be coordinates")
-        place.latitude, place.longitude = lat, lon
-    db.add(place)
-    db.flush()
-    return place
+    values = {
+        "name": name,
+        "address": address,
+        "ap_id": ap_id if isinstance(ap_id, str) and ap_id else None,
+        "latitude": lat,
+        "longitude": lon,
+    }
+    place_id = db.connection().execute(insert(Place), values).inserted_primary_key[0]
+    return PlaceRef(place_id, name, address, lat, lon)
 
 
 def place_row_to_wire(place: Place) -> dict[str, Any]:

@@ -128,7 +128,8 @@ def next_occurrence(
     # DST shift around a change, so each candidate is checked again in real seconds.
     search_from = max(start_local, after_local - timedelta(days=2))
     try:
-        for candidate in islice(_dates(rule, start_local).xafter(search_from, inc=True), _SEARCH_LIMIT):
+        dates = _dates(rule, start_local, search_from).xafter(search_from, inc=True)
+        for candidate in islice(dates, _SEARCH_LIMIT):
             start = _unix(candidate, zone)
             if start >= after and start >= parent_start:
                 if duration is None:
@@ -139,19 +140,39 @@ def next_occurrence(
     return None
 
 
-def _dates(rule: dict[str, Any], start_local: datetime) -> rrule:
-    """The rule's dates as naive local datetimes, from the parent's start (dateutil's rrule)."""
+def _dates(rule: dict[str, Any], start_local: datetime, search_from: datetime) -> rrule:
+    """The rule's dates as naive local datetimes from the parent's start (dateutil's rrule), listed
+    from shortly before `search_from`.
+
+    rrule walks every date from its dtstart: from the start of a parent years old that is hundreds of
+    steps (milliseconds) for each occurrence. So the series restarts nearer: at one of its own dates
+    (weekly), or at the first of the previous month or year with the parent's day spelled out
+    (monthly, yearly); from there it lists exactly the dates the parent's own series does.
+    """
     frequency = rule["frequency"]
     if frequency.endswith("w"):
-        # Weekly on dtstart's weekday; interval=N counts weeks from dtstart, keeping the parity.
-        return rrule(WEEKLY, interval=int(frequency[:-1]), dtstart=start_local)
+        # Weekly on dtstart's weekday; interval=N counts weeks from dtstart, keeping the parity. The
+        # series is start + k·N weeks, so it restarts at the last of those not after search_from.
+        step = timedelta(weeks=int(frequency[:-1]))
+        restart = start_local + (search_from - start_local) // step * step
+        return rrule(WEEKLY, interval=int(frequency[:-1]), dtstart=restart)
     if frequency == "1y":
-        # bymonth and bymonthday default to dtstart's; 29 February exists in leap years only.
-        return rrule(YEARLY, dtstart=start_local)
+        # 29 February exists in leap years only.
+        restart = _first_of(start_local, search_from.year - 1, 1)
+        return rrule(YEARLY, bymonth=start_local.month, bymonthday=start_local.day, dtstart=restart)
+    previous_month = search_from.year * 12 + search_from.month - 2  # months since year 0, zero-based
+    restart = _first_of(start_local, previous_month // 12, previous_month % 12 + 1)
     kind = rule["type"]
     if kind == "ordinal":
-        return rrule(MONTHLY, bymonthday=start_local.day, dtstart=start_local)
-    return rrule(MONTHLY, byweekday=weekday(start_local.weekday(), kind), dtstart=start_local)
+        return rrule(MONTHLY, bymonthday=start_local.day, dtstart=restart)
+    return rrule(MONTHLY, byweekday=weekday(start_local.weekday(), kind), dtstart=restart)
+
+
+def _first_of(start_local: datetime, year: int, month: int) -> datetime:
+    """The first day of that month at the parent's time of day, but never before the parent."""
+    if (year, month) <= (start_local.year, start_local.month):
+        return start_local
+    return start_local.replace(year=year, month=month, day=1)
 
 
 def _naive_local(timestamp: int, zone: ZoneInfo) -> datetime:

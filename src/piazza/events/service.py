@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from piazza.db.base import utcnow
 from piazza.errors import Forbidden, Invalid, NotFound
 from piazza.events import occurrences
 from piazza.events.images import ProcessedImage, delete_image_files, media_item, parse_focalpoint, save_image
@@ -23,8 +25,8 @@ from piazza.events.places import resolve_place
 from piazza.events.sanitize import sanitize_description
 from piazza.events.schemas import is_truthy, parse_bool, parse_id, parse_number
 from piazza.events.slugs import unique_slug
-from piazza.events.tags import normalize_tags, set_event_tags, tags_of, validate_tag_list
-from piazza.events.wire import Shape, event_row, event_to_wire
+from piazza.events.tags import add_event_tags, normalize_tags, set_event_tags, tags_of, validate_tag_list
+from piazza.events.wire import Shape, event_row, event_to_wire, place_columns
 from piazza.instance.settings import get_setting
 
 # 1000 × 365 days in seconds (about the year 2969): Gancio's upper bound for times (§5.1 step 5).
@@ -32,6 +34,10 @@ MAX_TIMESTAMP = 31_536_000_000
 MAX_TITLE_LENGTH = 1000
 MAX_DESCRIPTION_LENGTH = 100_000
 MAX_ONLINE_LOCATIONS = 20
+
+_INSERT_EVENT = insert(Event)
+# Columns a created event leaves NULL (federation, the legacy image path) and no parent.
+_UNSET_COLUMNS = dict.fromkeys(("image_path", "ap_object", "ap_id", "ap_user_ap_id", "parent_id"))
 
 
 @dataclass(frozen=True)
@@ -177,31 +183,36 @@ def create_event(
     if image is not None:
         focalpoint = parse_focalpoint(data.get("image_focalpoint")) or [0, 0]
         media.append(media_item(image, _image_name(data, title), focalpoint))
-    event = Event(
-        title=title,
-        slug=unique_slug(db, title),
-        description=description,
-        multidate=parse_bool(data["multidate"]) if "multidate" in data else None,
-        start_datetime=int(start),
-        end_datetime=int(end) if is_truthy(raw_end) and end is not None else None,
-        media=media,
-        is_visible=not actor.is_anonymous,
-        recurrent=recurrent,
-        likes=[],
-        boost=[],
-        online_locations=online_locations,
-        place_id=place.id,
-        user_id=actor.user_id,
-    )
-    db.add(event)
-    db.flush()
+    created = utcnow()
+    values = {
+        "title": title,
+        "slug": unique_slug(db, title),
+        "description": description,
+        "multidate": parse_bool(data["multidate"]) if "multidate" in data else None,
+        "start_datetime": int(start),
+        "end_datetime": int(end) if is_truthy(raw_end) and end is not None else None,
+        "media": media,
+        "is_visible": not actor.is_anonymous,
+        "recurrent": recurrent,
+        "likes": [],
+        "boost": [],
+        "online_locations": online_locations,
+        "place_id": place.id,
+        "user_id": actor.user_id,
+        "created_at": created,
+        "updated_at": created,
+    }
+    # A Core insert on the session's connection: the new row needs no ORM object (design.md "SQL for
+    # hot paths"), and its columns are all here to answer with.
+    event_id: int = db.connection().execute(_INSERT_EVENT, values).inserted_primary_key[0]
+    row = {**values, **_UNSET_COLUMNS, "id": event_id}
     stored_tags = normalize_tags(db, tags or [])
-    set_event_tags(db, event.id, stored_tags)
+    add_event_tags(db, event_id, stored_tags)
     if image is not None:
         save_image(context.media_dir, image)
-    if event.recurrent is not None and event.is_visible:
-        occurrences.generate_for_parent(db, event, now=now)
-    return WriteResult(event_to_wire(event_row(event, place), stored_tags, Shape.FULL))
+    if occurrences.is_generating(row):
+        occurrences.generate_for_parent(db, row, now=now, tags=stored_tags)
+    return WriteResult(event_to_wire({**row, **place_columns(place)}, stored_tags, Shape.FULL))
 
 
 # --- update -------------------------------------------------------------------------------------------
@@ -296,8 +307,7 @@ def update_event(
     set_event_tags(db, event.id, stored_tags)
     if image is not None:
         save_image(context.media_dir, image)
-    if event.recurrent is not None and event.is_visible:
-        occurrences.generate_for_parent(db, event, now=now)
+    occurrences.generate_for_parent(db, occurrences.parent_values(event), now=now, tags=stored_tags)
     db.refresh(event)
     return WriteResult(event_to_wire(event_row(event, place), stored_tags, Shape.FULL), obsolete)
 
@@ -322,8 +332,9 @@ def confirm_event(db: Session, actor: Actor, event_id: Any, *, now: int | None =
     event = get_event_for_write(db, actor, event_id)
     event.is_visible = True
     db.flush()
-    if event.recurrent is not None:
-        occurrences.generate_for_parent(db, event, now=now if now is not None else int(time.time()))
+    occurrences.generate_for_parent(
+        db, occurrences.parent_values(event), now=now if now is not None else int(time.time())
+    )
 
 
 def unconfirm_event(db: Session, actor: Actor, event_id: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from piazza.events.models import Event
@@ -36,6 +36,8 @@ _GREEK = _table(
     "αβγδεζηθικλμνξοπρστυφχψωάέήίόύώςϊϋΐΰ",
     "a b g d e z i th i k l m n x o p r s t y f ch ps o a e i i o y o s i y i y",
 )
+# What _transliterate does to ASCII text, as one str.translate table (the common case, in C).
+_ASCII_SYMBOLS = str.maketrans({symbol: name for symbol, name in _SYMBOLS.items() if symbol.isascii()})
 _SYMBOL_NAME_NOISE = {"sign", "cross", "of", "symbol", "staff", "hand", "black", "white"}
 
 
@@ -65,32 +67,37 @@ def slugify(title: str) -> str:
     text = title
     for source, replacement in _MULTI:
         text = text.replace(source, replacement)
-    text = "".join(_transliterate(c) for c in text)
+    text = text.translate(_ASCII_SYMBOLS) if text.isascii() else "".join(_transliterate(c) for c in text)
     text = text.replace(".", "")
     text = re.sub(r"[^\w\s\-._~]", "", text)
     text = re.sub(r"[\s\-]+", "-", text).strip("-")
     return text.lower()[:MAX_SLUG_BASE].strip("-")
 
 
+# Candidates probed per query, at first and at most: a new title takes one query; a title used a
+# thousand times takes a handful, each of them exact lookups in the slug's unique index.
+_FIRST_PROBE = 8
+_MAX_PROBE = 512
+# On the connection: a plain Core execution, without the ORM session's per-statement machinery.
+_TAKEN = select(Event.slug).where(Event.slug.in_(bindparam("candidates", expanding=True)))
+
+
 def unique_slug(db: Session, title: str) -> str | None:
-    """The slug for a new event: free, or with the first free `-N` appended; None if empty."""
+    """The slug for a new event: free, or with the first free `-N` appended; None if empty.
+
+    Looks up `base`, `base-1`, `base-2`, ... by equality rather than with `LIKE 'base-%'`, which
+    SQLite cannot serve from the index (its LIKE ignores ASCII case, the index does not) and
+    PostgreSQL only in the C collation: that scan of every event made each write slower as the
+    table grew.
+    """
     base = slugify(title)
     if not base:
         return None
-    taken = set(
-        db.scalars(
-            select(Event.slug).where(
-                or_(Event.slug == base, Event.slug.like(_like_prefix(base) + "-%", "\\"))
-            )
-        )
-    )
-    if base not in taken:
-        return base
-    n = 1
-    while f"{base}-{n}" in taken:
-        n += 1
-    return f"{base}-{n}"
-
-
-def _like_prefix(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    first, size = 0, _FIRST_PROBE
+    while True:
+        candidates = [f"{base}-{n}" if n else base for n in range(first, first + size)]
+        taken = set(db.connection().scalars(_TAKEN, {"candidates": candidates}))
+        for candidate in candidates:
+            if candidate not in taken:
+                return candidate
+        first, size = first + size, min(size * 2, _MAX_PROBE)

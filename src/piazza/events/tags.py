@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, any_, bindparam, delete, func, select, update
+from sqlalchemy import ARRAY, Integer, String, any_, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from piazza.errors import Invalid, NotFound
@@ -39,6 +39,17 @@ def validate_tag_list(value: Any) -> list[str]:
     return tags
 
 
+# Built once, run on the connection: plain Core, without the ORM session's per-statement machinery
+# (POST /api/event runs these on every call).
+_EXISTING = (
+    select(Tag.tag, Tag.folded)
+    .where(Tag.folded.in_(bindparam("folded", expanding=True)))
+    .order_by(Tag.created_at, Tag.tag)
+)
+_INSERT_TAG = insert(Tag)
+_INSERT_EVENT_TAG = insert(EventTag)
+
+
 def normalize_tags(db: Session, wanted: list[str]) -> list[str]:
     """Existing tags (stored spelling, in creation order) then new ones (first spelling, input order).
 
@@ -47,9 +58,8 @@ def normalize_tags(db: Session, wanted: list[str]) -> list[str]:
     folded = {tag.casefold() for tag in wanted}
     if not folded:
         return []
-    rows = db.execute(
-        select(Tag.tag, Tag.folded).where(Tag.folded.in_(folded)).order_by(Tag.created_at, Tag.tag)
-    ).all()
+    conn = db.connection()
+    rows = conn.execute(_EXISTING, {"folded": sorted(folded)}).all()
     existing: dict[str, str] = {}
     exact = set(wanted)
     for tag, key in rows:
@@ -62,18 +72,22 @@ def normalize_tags(db: Session, wanted: list[str]) -> list[str]:
         key = tag.casefold()
         if key not in existing and key not in created:
             created[key] = tag
-    for tag in created.values():
-        db.add(Tag(tag=tag, folded=tag.casefold()))
     if created:
-        db.flush()
+        conn.execute(_INSERT_TAG, [{"tag": tag, "folded": key} for key, tag in created.items()])
     return result + list(created.values())
 
 
 def set_event_tags(db: Session, event_id: int, tags: list[str]) -> None:
-    db.execute(delete(EventTag).where(EventTag.event_id == event_id))
-    for tag in tags:
-        db.add(EventTag(event_id=event_id, tag=tag))
-    db.flush()
+    """Replace the event's tags with `tags` (as normalize_tags returns them)."""
+    db.connection().execute(delete(EventTag).where(EventTag.event_id == event_id))
+    add_event_tags(db, event_id, tags)
+
+
+def add_event_tags(db: Session, event_id: int, tags: list[str]) -> None:
+    """Link a new event, which has no tags yet, to `tags`."""
+    if tags:
+        # Rows in order: each gets its own created_at default, which orders an event's tags (tags_of).
+        db.connection().execute(_INSERT_EVENT_TAG, [{"event_id": event_id, "tag": tag} for tag in tags])
 
 
 # Built once: the listing calls this on every request (design.md "SQL for hot paths"). The ids travel

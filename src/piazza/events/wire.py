@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from piazza.events.models import Event, Place
+
+if TYPE_CHECKING:
+    from piazza.events.places import PlaceRef
 
 
 class Shape(Enum):
@@ -216,12 +219,19 @@ def event_to_wire(row: Mapping[str, Any], tags: Sequence[str], shape: Shape) -> 
     return wire
 
 
-def event_row(event: Event, place: Place | None) -> dict[str, Any]:
+def event_row(event: Event, place: Place | PlaceRef | None) -> dict[str, Any]:
     """The row mapping `event_to_wire` expects, from ORM objects (write paths)."""
     row = {column.key: getattr(event, column.key) for column in EVENT_COLUMNS}
-    row["place_id"] = place.id if place else None
-    row["place_name"] = place.name if place else None
-    row["place_address"] = place.address if place else None
-    row["place_latitude"] = place.latitude if place else None
-    row["place_longitude"] = place.longitude if place else None
+    row.update(place_columns(place))
     return row
+
+
+def place_columns(place: Place | PlaceRef | None) -> dict[str, Any]:
+    """The `place_*` keys of a row mapping, from the event's place."""
+    return {
+        "place_id": place.id if place else None,
+        "place_name": place.name if place else None,
+        "place_address": place.address if place else None,
+        "place_latitude": place.latitude if place else None,
+        "place_longitude": place.longitude if place else None,
+    }
