@@ -39,7 +39,7 @@ from piazza.events.openapi import (
     MEDIA,
 )
 from piazza.events.schemas import Upload, is_truthy, read_event_body
-from piazza.instance.settings import get_setting, get_settings
+from piazza.instance.settings import FEED_KEYS, get_setting, get_settings_of
 from piazza.oauth.bearer import Caller, InsufficientScope, get_caller, require
 from piazza.oauth.scopes import Permission, role_grants
 from piazza.openapi import STRING, array_of, json_content, operation
@@ -233,7 +233,11 @@ async def event_detail(slug_or_id: str, request: Request, caller: Caller = Depen
             db, name, user_id=caller.user_id, is_moderator=caller.is_moderator
         )
         # Only the calendar needs the settings (title, host name, base URL).
-        return detail, feed_event, get_settings(db, config.base_url) if suffix == "ics" else None
+        return (
+            detail,
+            feed_event,
+            get_settings_of(db, config.base_url, FEED_KEYS) if suffix == "ics" else None,
+        )
 
     detail, feed_event, settings = await _db(request).read(load)
     if settings is not None:
