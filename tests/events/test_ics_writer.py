@@ -144,3 +144,10 @@ def test_the_same_event_gets_each_exports_dtstamp() -> None:
     later = render_ics([event], settings=SETTINGS, now=NOW + timedelta(hours=1))
     assert "DTSTAMP:20261127T180005Z" in first and "DTSTAMP:20261127T190005Z" in later
     assert first.replace("T180005Z", "T190005Z") == later
+
+
+def test_values_of_unexpected_types_are_written_as_before() -> None:
+    """Imported data may hold lists where strings are expected: written as before, just not cached."""
+    event = make_event(online_locations=[["https://x.example"]], tags=[["a"]])
+    event["place"] = {"id": 1, "name": "online", "latitude": 1.5, "longitude": 2}
+    assert render_ics([event], settings=SETTINGS, now=NOW) == icalendar_rendering([event])
