@@ -11,7 +11,7 @@ import pytest
 from icalendar import Calendar
 
 from piazza.events.models import Event
-from piazza.events.queries import export_to_wire, feed_event
+from piazza.events.queries import export_to_wire, feed_event, feed_statement
 from piazza.events.wire import Shape, event_to_wire
 from piazza.instance.settings import set_setting
 from tests.factories import make_event, make_user
@@ -169,3 +169,22 @@ def test_feeds_follow_the_stored_settings(client, db, events):
         calendar = Calendar.from_ical(client.get(url).text)
         assert str(calendar["x-wr-calname"]) == "Agenda di quartiere"
         assert str(calendar["x-wr-caldesc"]) == "Cosa succede"
+
+
+def test_the_default_feed_is_one_index_range(db):
+    """Visible events that are not occurrences, from a day back, come off ix_events_visible_parent_start
+    in (start, id) order: no sort, and the thousands of hidden occurrences of a large agenda are never
+    read (issue 7)."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's query plan")
+    for has_limit in (False, True):
+        stmt = feed_statement(show_recurrent=False, has_tags=False, has_places=False, has_limit=has_limit)
+        with db.read_engine.connect() as conn:
+            compiled = stmt.compile(dialect=conn.dialect)
+            values = {**compiled.params, "since": NOW, "limit": 20}
+            args = tuple(values[name] for name in compiled.positiontup)
+            plan = "\n".join(
+                row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), args)
+            )
+        assert "ix_events_visible_parent_start (is_visible=? AND parent_id=? AND start_datetime>?)" in plan
+        assert "TEMP B-TREE" not in plan

@@ -558,7 +558,7 @@ FEED_COLUMNS = (
 
 
 @functools.lru_cache(maxsize=16)
-def _feed_statement(show_recurrent: bool, has_tags: bool, has_places: bool, has_limit: bool) -> Select[Any]:
+def feed_statement(show_recurrent: bool, has_tags: bool, has_places: bool, has_limit: bool) -> Select[Any]:
     """The /feed statement for one shape, built once (as `_listing_statement`).
 
     Without occurrences, `is_visible`, `parent_id IS NULL` and the start range are one range of
@@ -587,7 +587,7 @@ def feed_events(db: Session, q: FeedQuery, *, now: int) -> list[dict[str, Any]]:
     Visible, local, not parents, starting at most 24 hours ago, by start; occurrences only with
     `show_recurrent` (any non-empty value, as Gancio reads it).
     """
-    stmt = _feed_statement(q.show_recurrent, bool(q.tags), bool(q.places), bool(q.limit))
+    stmt = feed_statement(q.show_recurrent, bool(q.tags), bool(q.places), bool(q.limit))
     params = {
         "since": now - FEED_LOOKBACK_SECONDS,
         "tags": list(q.tags),
