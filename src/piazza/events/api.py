@@ -239,7 +239,8 @@ async def event_detail(slug_or_id: str, request: Request, caller: Caller = Depen
             get_settings_of(db, config.base_url, FEED_KEYS) if suffix == "ics" else None,
         )
 
-    detail, feed_event, settings = await _db(request).read(load)
+    # A few lookups by key and two index walks that stop at their first match: a small read.
+    detail, feed_event, settings = await _db(request).read_small(load)
     if settings is not None:
         body = feeds.render_ics([feed_event], settings=settings, alarm=True)
         return Response(body, media_type="text/calendar; charset=utf-8", headers=CORS)

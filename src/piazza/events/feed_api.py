@@ -102,7 +102,10 @@ async def _export(request: Request, fmt: str) -> Response:
             return load_collection_feed(db, fmt, str(name), q), settings, str(name)
         return queries.feed_events(db, feed_query, now=int(time.time())), settings, None
 
-    events, settings, name = await request.app.state.db.read(load)
+    db = request.app.state.db
+    # An RSS feed is a page of RSS_LIMIT events: a small read (Database.read_small). ICS and JSON
+    # exports have no limit.
+    events, settings, name = await (db.read_small if feed_query.limit else db.read)(load)
     if name is not None:
         return collection_feed_response(events, fmt, settings, name=name)
     return _feed_response(events, fmt, settings, title=settings["title"], path="")
