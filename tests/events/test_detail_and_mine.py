@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from piazza.events import queries
 from piazza.events.models import Event
 from tests.factories import bearer, make_event, make_token, make_user
 
@@ -44,6 +47,54 @@ def test_detail_by_slug_or_id_with_neighbours_and_plain_text(client, db):
     assert detail["isAnon"] is False and detail["isMine"] is False
     assert detail["tags"] == ["t"]
     assert by_slug.headers["access-control-allow-origin"] == "*"
+
+
+def test_neighbours_break_ties_by_id_and_skip_parents_and_hidden_events(client, db):
+    author = make_user(db)
+    first = make_event(db, author, title="First", start=NOW + DAY)
+    tie_a = make_event(db, author, title="Tie A", start=NOW + 2 * DAY)
+    tie_b = make_event(db, author, title="Tie B", start=NOW + 2 * DAY)
+    parent = make_event(db, author, title="Weekly", start=NOW + 2 * DAY + 50)
+    hidden = make_event(db, author, title="Hidden", start=NOW + 2 * DAY + 100, visible=False)
+    last = make_event(db, author, title="Last", start=NOW + 3 * DAY)
+    with db.session() as s:
+        s.get(Event, parent["id"]).recurrent = {"frequency": "1w"}
+
+    def neighbours(event: dict, headers: dict | None = None) -> tuple:
+        detail = client.get(f"/api/event/detail/{event['slug']}", headers=headers or {}).json()
+        return detail["prev"], detail["next"]
+
+    assert neighbours(first) == (None, tie_a["slug"])
+    assert neighbours(tie_a) == (first["slug"], tie_b["slug"])
+    assert neighbours(tie_b) == (tie_a["slug"], last["slug"])
+    assert neighbours(last) == (tie_b["slug"], None)
+    # Moderators see hidden events, and walk through them too.
+    moderator = bearer(make_token(db, make_user(db, role="editor")))
+    assert neighbours(tie_b, moderator) == (tie_a["slug"], hidden["slug"])
+    assert neighbours(hidden, moderator) == (tie_b["slug"], last["slug"])
+    assert neighbours(last, moderator) == (hidden["slug"], None)
+
+
+def sqlite_plan(db, stmt, params: dict) -> str:
+    with db.read_engine.connect() as conn:
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        values = {**compiled.params, **params}
+        args = tuple(values[name] for name in compiled.positiontup)
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), args).all()
+    return "\n".join(row[3] for row in rows)
+
+
+def test_each_neighbour_is_one_index_range(db):
+    """Found by a range on ix_events_visible_start that stops at the first match, however large the
+    agenda; written `start > S OR (start = S AND id > I)` it walked the index from the first event."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's query plan")
+    params = {"visible": True, "start": NOW, "id": 1}
+    after = sqlite_plan(db, queries.NEXT_STATEMENT, params)
+    before = sqlite_plan(db, queries.PREV_STATEMENT, params)
+    assert "ix_events_visible_start (is_visible=? AND start_datetime>?)" in after
+    assert "ix_events_visible_start (is_visible=? AND start_datetime<?)" in before
+    assert "TEMP B-TREE" not in after + before
 
 
 def test_is_mine_for_the_author(client, db):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
 
 from piazza.events.models import Event
+from piazza.events.queries import export_to_wire, feed_event, feed_statement
+from piazza.events.wire import Shape, event_to_wire
+from piazza.instance.settings import set_setting
 from tests.factories import make_event, make_user
 
 NOW = int(time.time()) // 60 * 60
@@ -79,6 +83,21 @@ def test_json_export_has_the_e_export_shape(client, events):
     assert isinstance(jazz["updatedAt"], str)
 
 
+@pytest.mark.parametrize("with_place", [True, False])
+def test_feed_events_export_as_event_to_wire_writes_e_export(with_place: bool):
+    """`feed_event` writes the E-export keys itself; `export_to_wire` must give event_to_wire's JSON."""
+    row = {
+        "id": 7, "title": "T", "slug": "t", "description": "<p>D</p>", "multidate": None,
+        "start_datetime": NOW, "end_datetime": None, "image_path": None, "media": None,
+        "online_locations": ["https://x.example"], "ap_object": None, "ap_id": None,
+        "updated_at": datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), "ap_user_ap_id": None,
+        "parent_id": 3, "place_id": 5 if with_place else None, "place_name": "P", "place_address": "A",
+        "place_latitude": 1.5, "place_longitude": None,
+    }  # fmt: skip
+    expected = event_to_wire(row, ["a", "b"], Shape.EXPORT)
+    assert list(export_to_wire(feed_event(row, ["a", "b"])).items()) == list(expected.items())
+
+
 def test_feed_filters_by_tags_and_places(client, events):
     assert [e["title"] for e in client.get("/feed/json", params={"tags": "talk"}).json()] == ["Talk"]
     params = {"places": str(events["place"]["id"])}
@@ -132,3 +151,40 @@ def test_detail_ics_has_one_event_with_an_alarm(client, events):
     assert str(vevent["summary"]) == "Jazz"
     (alarm,) = vevent.walk("VALARM")
     assert str(alarm["action"]) == "DISPLAY"
+
+
+def test_feeds_follow_the_stored_settings(client, db, events):
+    with db.session() as s:
+        set_setting(s, "title", "Agenda di quartiere")
+        set_setting(s, "description", "Cosa succede")
+        set_setting(s, "instance_timezone", "America/New_York")
+        set_setting(s, "instance_locale", "it")
+    channel = ET.fromstring(client.get("/feed/rss").content).find("channel")  # noqa: S314  (our own feed)
+    assert channel.findtext("title") == "Agenda di quartiere"
+    assert channel.findtext("description") == "Cosa succede"
+    assert channel.findtext("language") == "it"
+    day = datetime.fromtimestamp(NOW + DAY, ZoneInfo("America/New_York")).strftime("%Y-%m-%d")
+    assert channel.find("item").findtext("title").startswith(f"[{day}] Jazz")
+    for url in ("/feed/ics", f"/api/event/detail/{events['slug']}.ics"):
+        calendar = Calendar.from_ical(client.get(url).text)
+        assert str(calendar["x-wr-calname"]) == "Agenda di quartiere"
+        assert str(calendar["x-wr-caldesc"]) == "Cosa succede"
+
+
+def test_the_default_feed_is_one_index_range(db):
+    """Visible events that are not occurrences, from a day back, come off ix_events_visible_parent_start
+    in (start, id) order: no sort, and the thousands of hidden occurrences of a large agenda are never
+    read (issue 7)."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's query plan")
+    for has_limit in (False, True):
+        stmt = feed_statement(show_recurrent=False, has_tags=False, has_places=False, has_limit=has_limit)
+        with db.read_engine.connect() as conn:
+            compiled = stmt.compile(dialect=conn.dialect)
+            values = {**compiled.params, "since": NOW, "limit": 20}
+            args = tuple(values[name] for name in compiled.positiontup)
+            plan = "\n".join(
+                row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), args)
+            )
+        assert "ix_events_visible_parent_start (is_visible=? AND parent_id=? AND start_datetime>?)" in plan
+        assert "TEMP B-TREE" not in plan

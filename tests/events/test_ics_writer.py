@@ -15,12 +15,15 @@ from icalendar import Alarm, Calendar, Event, vText
 
 from piazza.events.feeds import (
     ICS_PRODID,
+    VEVENT_CACHE_MAX_LENGTH,
     clean_text,
     event_url,
     location_text,
     render_ics,
 )
 from tests.events.test_feeds_render import NOW, SETTINGS, make_event
+
+NOW_TS = int(NOW.timestamp())
 
 
 def icalendar_rendering(
@@ -81,6 +84,8 @@ TRICKY = [
         id=12, title="", online_locations=["https://meet.example/room"], place={"id": 1, "name": "online"}
     ),
     make_event(id=13, title="emoji 🎉 " * 15, place={"id": 2, "name": "Hall", "latitude": 0, "longitude": 0}),
+    # Longer than VEVENT_CACHE_MAX_LENGTH: written without the cache.
+    make_event(id=14, description="<p>" + "words, more; " * 200 + "</p>", plain_description="words " * 300),
 ]
 
 
@@ -99,3 +104,50 @@ def test_each_tricky_event_is_written_as_icalendar_writes_it(event: dict[str, An
 def test_a_named_calendar_matches_icalendar() -> None:
     written = render_ics([], settings=SETTINGS, now=NOW, calendar_name="Jazz, soul; more")
     assert written == icalendar_rendering([], calendar_name="Jazz, soul; more")
+
+
+def test_the_long_tricky_event_is_written_without_the_cache() -> None:
+    long_one = TRICKY[-1]
+    assert len(long_one["description"]) + len(long_one["plain_description"]) > VEVENT_CACHE_MAX_LENGTH
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": "Renamed"},
+        {"slug": "renamed"},
+        {"start_datetime": NOW_TS},
+        {"end_datetime": None},
+        {"updatedAt": NOW},
+        {"tags": ["music"]},
+        {"plain_description": "Other text."},
+        {"description": "<p>Other text.</p>"},
+        {"place": {"id": 3, "name": "Piazza Maggiore", "address": "Other address"}},
+        {"place": {"id": 3, "name": "online"}, "online_locations": ["https://meet.example/a"]},
+    ],
+    ids=lambda change: ",".join(change),
+)
+def test_a_changed_event_is_written_anew(change: dict[str, Any]) -> None:
+    """VEVENTs are cached by everything they are written from, so any change is written."""
+    event = make_event()
+    before = render_ics([event], settings=SETTINGS, now=NOW)
+    changed = {**event, **change}
+    after = render_ics([changed], settings=SETTINGS, now=NOW)
+    assert after != before
+    assert after == icalendar_rendering([changed])
+    assert render_ics([event], settings=SETTINGS, now=NOW) == before
+
+
+def test_the_same_event_gets_each_exports_dtstamp() -> None:
+    event = make_event()
+    first = render_ics([event], settings=SETTINGS, now=NOW)
+    later = render_ics([event], settings=SETTINGS, now=NOW + timedelta(hours=1))
+    assert "DTSTAMP:20261127T180005Z" in first and "DTSTAMP:20261127T190005Z" in later
+    assert first.replace("T180005Z", "T190005Z") == later
+
+
+def test_values_of_unexpected_types_are_written_as_before() -> None:
+    """Imported data may hold lists where strings are expected: written as before, just not cached."""
+    event = make_event(online_locations=[["https://x.example"]], tags=[["a"]])
+    event["place"] = {"id": 1, "name": "online", "latitude": 1.5, "longitude": 2}
+    assert render_ics([event], settings=SETTINGS, now=NOW) == icalendar_rendering([event])

@@ -39,7 +39,7 @@ from piazza.events.openapi import (
     MEDIA,
 )
 from piazza.events.schemas import Upload, is_truthy, read_event_body
-from piazza.instance.settings import get_setting, get_settings
+from piazza.instance.settings import FEED_KEYS, get_setting, get_settings_of
 from piazza.oauth.bearer import Caller, InsufficientScope, get_caller, require
 from piazza.oauth.scopes import Permission, role_grants
 from piazza.openapi import STRING, array_of, json_content, operation
@@ -228,14 +228,20 @@ async def event_detail(slug_or_id: str, request: Request, caller: Caller = Depen
         raise NotFound()  # Gancio never answers other suffixes (§2.3); a 404 is the honest answer
     config = _config(request)
 
-    def load(db: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def load(db: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
         detail, feed_event = queries.get_event_detail(
             db, name, user_id=caller.user_id, is_moderator=caller.is_moderator
         )
-        return detail, feed_event, get_settings(db, config.base_url)
+        # Only the calendar needs the settings (title, host name, base URL).
+        return (
+            detail,
+            feed_event,
+            get_settings_of(db, config.base_url, FEED_KEYS) if suffix == "ics" else None,
+        )
 
-    detail, feed_event, settings = await _db(request).read(load)
-    if suffix == "ics":
+    # A few lookups by key and two index walks that stop at their first match: a small read.
+    detail, feed_event, settings = await _db(request).read_small(load)
+    if settings is not None:
         body = feeds.render_ics([feed_event], settings=settings, alarm=True)
         return Response(body, media_type="text/calendar; charset=utf-8", headers=CORS)
     return JSONResponse(detail, headers=CORS)

@@ -21,7 +21,7 @@ from piazza.events.openapi import FEED
 from piazza.events.schemas import parse_id
 from piazza.events.tags import check_tag_exists
 from piazza.instance import collection_events as collections
-from piazza.instance.settings import get_settings
+from piazza.instance.settings import FEED_KEYS, get_settings_of
 from piazza.openapi import operation
 
 router = APIRouter()
@@ -94,7 +94,7 @@ async def _export(request: Request, fmt: str) -> Response:
     base_url = request.app.state.config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any], str | None]:
-        settings = get_settings(db, base_url)
+        settings = get_settings_of(db, base_url, FEED_KEYS)
         # `collection` (default: the `collection_in_home` setting) replaces tags and places (§5.11).
         name = collection or settings.get("collection_in_home")
         if name:
@@ -102,7 +102,10 @@ async def _export(request: Request, fmt: str) -> Response:
             return load_collection_feed(db, fmt, str(name), q), settings, str(name)
         return queries.feed_events(db, feed_query, now=int(time.time())), settings, None
 
-    events, settings, name = await request.app.state.db.read(load)
+    db = request.app.state.db
+    # An RSS feed is a page of RSS_LIMIT events: a small read (Database.read_small). ICS and JSON
+    # exports have no limit.
+    events, settings, name = await (db.read_small if feed_query.limit else db.read)(load)
     if name is not None:
         return collection_feed_response(events, fmt, settings, name=name)
     return _feed_response(events, fmt, settings, title=settings["title"], path="")
@@ -127,7 +130,7 @@ async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
             raise NotFound()
         limit = queries.RSS_LIMIT if fmt in ("rss", "feed") else None
         events = queries.feed_events_of(db, now=int(time.time()), tags=[tag], limit=limit)
-        return events, get_settings(db, base_url)
+        return events, get_settings_of(db, base_url, FEED_KEYS)
 
     events, settings = await request.app.state.db.read(load)
     # rss and ics as named; any other format is JSON (§5.11)
@@ -144,7 +147,7 @@ async def place_feed(fmt: str, name_or_id: str, request: Request) -> Response:
         place = queries.check_feeds_place(db, name_or_id)
         limit = queries.RSS_LIMIT if fmt in ("rss", "feed") else None
         events = queries.feed_events_of(db, now=int(time.time()), place_id=place["id"], limit=limit)
-        return events, place, get_settings(db, base_url)
+        return events, place, get_settings_of(db, base_url, FEED_KEYS)
 
     events, place, settings = await request.app.state.db.read(load)
     if fmt not in ("rss", "feed", "ics"):

@@ -19,11 +19,11 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     Integer,
     Select,
     String,
-    and_,
     bindparam,
     exists,
     func,
@@ -339,11 +339,44 @@ def upcoming_with(
 # --- detail -------------------------------------------------------------------------------------------
 
 
-def _find_event_id(db: Session, slug_or_id: str) -> int | None:
-    found = db.scalar(select(Event.id).where(Event.slug == slug_or_id).limit(1))
-    if found is None and (event_id := parse_id(slug_or_id)) is not None:
-        found = db.scalar(select(Event.id).where(Event.id == event_id))
-    return found
+# Built once: the detail is read often, and building these selects cost more than running them.
+_DETAIL = (
+    _from_events(EVENT_COLUMNS)
+    .add_columns(User.is_active.label("author_active"))
+    .outerjoin(User, User.id == Event.user_id)
+)
+_DETAIL_BY_SLUG = _DETAIL.where(Event.slug == bindparam("slug", type_=String))
+_DETAIL_BY_ID = _DETAIL.where(Event.id == bindparam("id", type_=Integer))
+_PARENT = select(Event.id, Event.recurrent, Event.is_visible, Event.start_datetime).where(
+    Event.id == bindparam("id", type_=Integer)
+)
+
+
+def _neighbour_statement(after: bool) -> Select[Any]:
+    """The nearest local non-parent event with the given visibility after (or before) (start, id).
+
+    The start is a plain range (`>=`/`<=`) and the tie on it is broken by id in a separate condition,
+    so ix_events_visible_start serves the range and the walk stops at the first match. Written as
+    `start > S OR (start = S AND id > I)`, SQLite scanned the index from its first entry instead: a
+    cost that grew with the table (16 ms a detail at 100,000 events).
+    """
+    start, event_id = bindparam("start", type_=BigInteger), bindparam("id", type_=Integer)
+    conditions = [
+        Event.is_visible == bindparam("visible", type_=Boolean),
+        Event.recurrent.is_(None),
+        Event.ap_user_ap_id.is_(None),
+    ]
+    if after:
+        conditions += [Event.start_datetime >= start, or_(Event.start_datetime > start, Event.id > event_id)]
+        order = (Event.start_datetime, Event.id)
+    else:
+        conditions += [Event.start_datetime <= start, or_(Event.start_datetime < start, Event.id < event_id)]
+        order = (Event.start_datetime.desc(), Event.id.desc())
+    return select(Event.slug, Event.id, Event.start_datetime).where(*conditions).order_by(*order).limit(1)
+
+
+NEXT_STATEMENT = _neighbour_statement(after=True)
+PREV_STATEMENT = _neighbour_statement(after=False)
 
 
 def get_event_detail(
@@ -353,60 +386,49 @@ def get_event_detail(
 
     Hidden events are visible only to their author and to moderators (Gancio: moderators only).
     """
-    event_id = _find_event_id(db, slug_or_id)
-    if event_id is None:
+    conn = db.connection()  # plain Core executions, as for the listing
+    row = conn.execute(_DETAIL_BY_SLUG, {"slug": slug_or_id}).mappings().first()
+    if row is None and (event_id := parse_id(slug_or_id)) is not None:
+        row = conn.execute(_DETAIL_BY_ID, {"id": event_id}).mappings().first()
+    if row is None:
         raise NotFound()
-    row = (
-        db.execute(
-            _from_events(EVENT_COLUMNS)
-            .add_columns(User.is_active.label("author_active"))
-            .outerjoin(User, User.id == Event.user_id)
-            .where(Event.id == event_id)
-        )
-        .mappings()
-        .one()
-    )
     is_author = user_id is not None and row["user_id"] == user_id
     if not row["is_visible"] and not (is_moderator or is_author):
         raise NotFound()
+    event_id = row["id"]
     tags = tags_of(db, [event_id])[event_id]
     wire = event_to_wire(row, tags, Shape.DETAIL)
     wire["resources"] = []
     parent = None
     if row["parent_id"] is not None:
-        parent_row = db.execute(
-            select(Event.id, Event.recurrent, Event.is_visible, Event.start_datetime).where(
-                Event.id == row["parent_id"]
-            )
-        ).first()
-        if parent_row is not None:
-            parent = dict(parent_row._mapping)
+        parent_row = conn.execute(_PARENT, {"id": row["parent_id"]}).mappings().first()
+        parent = dict(parent_row) if parent_row is not None else None
     wire["parent"] = parent
     wire["isMine"] = is_author
     wire["isAnon"] = row["user_id"] is None or not row["author_active"]
     wire["next"], wire["prev"] = _neighbours(db, row, show_hidden=is_moderator)
-    wire["plain_description"] = html_to_text(row["description"])
+    wire["plain_description"] = _plain_text(row["description"])
     return wire, feed_event(row, tags)
 
 
 def _neighbours(db: Session, row: Any, *, show_hidden: bool) -> tuple[Any, Any]:
-    """Slugs (or ids) of the events just after and before this one by (start, id) (§2.3.9)."""
-    base = [Event.id != row["id"], Event.recurrent.is_(None), Event.ap_user_ap_id.is_(None)]
-    if not show_hidden:
-        base.append(Event.is_visible.is_(True))
-    start, event_id = row["start_datetime"], row["id"]
-    after = or_(Event.start_datetime > start, and_(Event.start_datetime == start, Event.id > event_id))
-    before = or_(Event.start_datetime < start, and_(Event.start_datetime == start, Event.id < event_id))
-    nxt = db.execute(
-        select(Event.slug, Event.id).where(*base, after).order_by(Event.start_datetime, Event.id).limit(1)
-    ).first()
-    prev = db.execute(
-        select(Event.slug, Event.id)
-        .where(*base, before)
-        .order_by(Event.start_datetime.desc(), Event.id.desc())
-        .limit(1)
-    ).first()
-    return (nxt.slug or nxt.id) if nxt else None, (prev.slug or prev.id) if prev else None
+    """Slugs (or ids) of the events just after and before this one by (start, id) (§2.3.9).
+
+    Moderators also see hidden events: one index walk per visibility, the nearer event wins.
+    """
+    conn = db.connection()
+    params = {"start": row["start_datetime"], "id": row["id"]}
+    visibilities = (True, False) if show_hidden else (True,)
+
+    def nearest(stmt: Select[Any], pick: Any) -> Any:
+        found = [conn.execute(stmt, {**params, "visible": v}).first() for v in visibilities]
+        candidates = [r for r in found if r is not None]
+        if not candidates:
+            return None
+        best = pick(candidates, key=lambda r: (r.start_datetime, r.id))
+        return best.slug or best.id
+
+    return nearest(NEXT_STATEMENT, min), nearest(PREV_STATEMENT, max)
 
 
 # --- mine, unconfirmed, meta --------------------------------------------------------------------------
@@ -514,27 +536,65 @@ class FeedQuery:
     limit: int | None = None
 
 
+# What feed_event reads (Shape.EXPORT): the likes, boosts, rule and author are left out, since each
+# JSON column is decoded for every row.
+FEED_COLUMNS = (
+    Event.id,
+    Event.title,
+    Event.slug,
+    Event.description,
+    Event.multidate,
+    Event.start_datetime,
+    Event.end_datetime,
+    Event.image_path,
+    Event.media,
+    Event.online_locations,
+    Event.ap_object,
+    Event.ap_id,
+    Event.updated_at,
+    Event.ap_user_ap_id,
+    Event.parent_id,
+)
+
+
+@functools.lru_cache(maxsize=16)
+def feed_statement(show_recurrent: bool, has_tags: bool, has_places: bool, has_limit: bool) -> Select[Any]:
+    """The /feed statement for one shape, built once (as `_listing_statement`).
+
+    Without occurrences, `is_visible`, `parent_id IS NULL` and the start range are one range of
+    ix_events_visible_parent_start, already in (start, id) order: the rows come straight off the index.
+    """
+    conditions = [
+        Event.is_visible.is_(True),
+        Event.recurrent.is_(None),
+        Event.ap_user_ap_id.is_(None),
+        Event.start_datetime >= bindparam("since", type_=BigInteger),
+    ]
+    if not show_recurrent:
+        conditions.append(Event.parent_id.is_(None))
+    if has_tags:
+        tagged = select(EventTag.event_id).where(EventTag.tag.in_(bindparam("tags", expanding=True)))
+        conditions.append(Event.id.in_(tagged))
+    if has_places:
+        conditions.append(Event.place_id.in_(bindparam("places", expanding=True)))
+    stmt = _from_events(FEED_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id)
+    return stmt.limit(bindparam("limit", type_=Integer)) if has_limit else stmt
+
+
 def feed_events(db: Session, q: FeedQuery, *, now: int) -> list[dict[str, Any]]:
     """Events for /feed and /api/export (§5.11), in E-export shape plus what the renderers need.
 
     Visible, local, not parents, starting at most 24 hours ago, by start; occurrences only with
     `show_recurrent` (any non-empty value, as Gancio reads it).
     """
-    conditions = [
-        Event.is_visible.is_(True),
-        Event.recurrent.is_(None),
-        Event.ap_user_ap_id.is_(None),
-        Event.start_datetime >= now - FEED_LOOKBACK_SECONDS,
-        true() if q.show_recurrent else Event.parent_id.is_(None),
-    ]
-    if q.tags:
-        conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(q.tags))))
-    if q.places:
-        conditions.append(Event.place_id.in_(q.places))
-    stmt = _from_events(EVENT_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id)
-    if q.limit:
-        stmt = stmt.limit(q.limit)
-    return _export_rows(db, db.execute(stmt).mappings().all())
+    stmt = feed_statement(q.show_recurrent, bool(q.tags), bool(q.places), bool(q.limit))
+    params = {
+        "since": now - FEED_LOOKBACK_SECONDS,
+        "tags": list(q.tags),
+        "places": list(q.places),
+        "limit": q.limit,
+    }
+    return _export_rows(db, db.connection().execute(stmt, params).mappings().all())
 
 
 def feed_events_of(
@@ -549,10 +609,10 @@ def feed_events_of(
         Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(tags))) if tags else true(),
         Event.place_id == place_id if place_id is not None else true(),
     ]
-    stmt = _from_events(EVENT_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id)
+    stmt = _from_events(FEED_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id)
     if limit:
         stmt = stmt.limit(limit)
-    return _export_rows(db, db.execute(stmt).mappings().all())
+    return _export_rows(db, db.connection().execute(stmt).mappings().all())
 
 
 def _export_rows(db: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -563,13 +623,32 @@ def _export_rows(db: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
 
 def feed_event(row: Any, tags: list[str]) -> dict[str, Any]:
     """E-export keys, with tags as strings, the place with coordinates, `updatedAt` as a datetime and
-    `plain_description`: what `feeds.render_rss` and `feeds.render_ics` read."""
-    event = event_to_wire(row, tags, Shape.EXPORT)
-    event["tags"] = list(tags)
-    event["place"] = place_to_wire(row)
-    event["updatedAt"] = row["updated_at"]
-    event["plain_description"] = _plain_text(row["description"])
-    return event
+    `plain_description`: what `feeds.render_rss` and `feeds.render_ics` read.
+
+    The keys of `event_to_wire(row, tags, Shape.EXPORT)` in its order, so that `export_to_wire` gives
+    exactly that (a test compares them); written out rather than derived from it, because the ISO date
+    and tag objects it builds would be thrown away for every event of every feed.
+    """
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "slug": row["slug"],
+        "description": row["description"],
+        "multidate": bool(row["multidate"]),
+        "start_datetime": row["start_datetime"],
+        "end_datetime": row["end_datetime"],
+        "image_path": row["image_path"],
+        "media": row["media"] or [],
+        "online_locations": row["online_locations"] or [],
+        "ap_object": row["ap_object"],
+        "ap_id": row["ap_id"],
+        "updatedAt": row["updated_at"],
+        "apUserApId": row["ap_user_ap_id"],
+        "parentId": row["parent_id"],
+        "tags": list(tags),
+        "place": place_to_wire(row),
+        "plain_description": _plain_text(row["description"]),
+    }
 
 
 # Feeds render the same upcoming events on every request, and turning their HTML into text was half

@@ -114,7 +114,8 @@ def tags_of(db: Session, event_ids: list[int]) -> dict[int, list[str]]:
     connection = db.connection()
     dialect = connection.dialect.name
     ids = json.dumps(event_ids) if dialect == "sqlite" else event_ids
-    for event_id, tag in connection.execute(_TAGS_OF[dialect], {"ids": ids}):
+    # `.all()` fetches the rows in one call rather than one by one.
+    for event_id, tag in connection.execute(_TAGS_OF[dialect], {"ids": ids}).all():
         result[event_id].append(tag)
     return result
 

@@ -24,7 +24,7 @@ from piazza.instance.openapi import (
     FILTER_CREATE_BODY,
     FILTER_UPDATE_BODY,
 )
-from piazza.instance.settings import get_settings
+from piazza.instance.settings import FEED_KEYS, get_settings_of
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
 from piazza.openapi import array_of, json_content, operation
@@ -150,7 +150,7 @@ async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     base_url = request.app.state.config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        return load_collection_feed(db, fmt, name, q), get_settings(db, base_url)
+        return load_collection_feed(db, fmt, name, q), get_settings_of(db, base_url, FEED_KEYS)
 
     events, settings = await request.app.state.db.read(load)
     return collection_feed_response(events, fmt, settings, name=name)
