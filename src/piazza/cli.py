@@ -61,11 +61,12 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _migrate(config: Config) -> None:
-    from piazza.db.migrate import upgrade
+    from piazza.db.migrate import refresh_statistics, upgrade
 
     if config.sqlalchemy_url.startswith("sqlite"):
         config.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(config.sqlalchemy_url)
+    refresh_statistics(config.sqlalchemy_url)
 
 
 @app.command()

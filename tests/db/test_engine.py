@@ -37,3 +37,19 @@ def test_created_at_reads_back_as_aware_utc(db):
         stored = s.get(User, user.id)
         assert stored.created_at.tzinfo is not None
         assert stored.created_at.utcoffset().total_seconds() == 0
+
+
+def test_statistics_are_refreshed_for_the_planner(db, is_postgres):
+    """`piazza serve` runs refresh_statistics at start: SQLite plans the feeds from them."""
+    if is_postgres:
+        pytest.skip("SQLite only")
+    from piazza.db.migrate import refresh_statistics
+    from tests.factories import make_event
+
+    author = make_user(db)
+    for i in range(3):
+        make_event(db, author, title=f"E{i}")
+    refresh_statistics(db.url.render_as_string(hide_password=False))
+    with db.session(write=False) as s:
+        indexes = set(s.execute(text("SELECT idx FROM sqlite_stat1 WHERE tbl = 'events'")).scalars())
+    assert {"ix_events_visible_parent_start", "ix_events_visible_parent_end"} <= indexes

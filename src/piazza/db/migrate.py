@@ -28,6 +28,23 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def refresh_statistics(url: str) -> None:
+    """On SQLite, fresh planner statistics (`piazza serve` calls this at start). Without them, an agenda
+    that grew from empty leaves SQLite to guess, and it guessed an index that walks every visible event
+    for the tag and place feeds. `analysis_limit` bounds the work to a sample of each index. PostgreSQL
+    keeps its own statistics (autovacuum)."""
+    if not url.startswith("sqlite"):
+        return
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            connection.exec_driver_sql("ANALYZE")
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
 def schema_differences(url: str) -> list[object]:
     """What `alembic check` would report: differences between the migrated schema and the models."""
     engine = create_engine(url)

@@ -25,6 +25,9 @@ def upgrade() -> None:
         "events",
         ["is_visible", "parent_id", "end_datetime", "start_datetime"],
     )
+    # Fresh statistics, or SQLite's planner picks the new end index for the detail's and the tag and
+    # place feeds' range scans and walks every visible event (measured: 230 ms a detail at 100,000).
+    op.execute("ANALYZE events")
 
 
 def downgrade() -> None:
