@@ -185,6 +185,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_idle(pids: list[int], timeout: float = 60) -> None:
+    """Until the workers use under 2% of a core for half a second: done with the requests in flight."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        time.sleep(0.5)
+        if cpu_seconds(pids) - before < 0.01:
+            return
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -316,6 +326,7 @@ def measure_piazza(
                 # What one user waiting alone feels; this is the figure compared across sizes.
                 result = wrk_run(wrk, target_url, args.duration, 1, script, wrk_args, pids)
                 rows.append(to_row(C1_KEY, "GET /api/events?max=50 (1 conn)", result, pids, ""))
+        wait_until_idle(pids)  # requests wrk left queued (slow logins) are still being answered
         final_rss = [round(rss_mb(pid), 1) for pid in pids]
     rows.append(
         Row("rss-after-run", "RSS after the run", 0, 0, 0, 0, rss_mb=final_rss, target="<150 MB each")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from piazza.accounts import people
@@ -64,14 +65,13 @@ async def current_user(
     request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> JSONResponse:
     # Apps ask this on every start; while the database is unchanged the answer is too (db/cache.py).
-    cache = request.app.state.read_cache
-    key = ("user", caller.user_id)
-    wire = cache.get(key)
-    if wire is None:
-        version = cache.version()
-        wire = user_to_wire(await request.app.state.db.read_small(get_user, caller.user_id))
-        cache.put(key, wire, version)
+    cache, db = request.app.state.read_cache, request.app.state.db
+    wire = await cache.get_or_read(("user", caller.user_id), db.read_small, _user_wire, caller.user_id)
     return JSONResponse(wire)
+
+
+def _user_wire(db: Session, user_id: int) -> dict[str, Any]:
+    return user_to_wire(get_user(db, user_id))
 
 
 @router.post(

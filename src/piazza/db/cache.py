@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from piazza.db.engine import Database
@@ -66,6 +66,17 @@ class ReadCache:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[key] = (version, time.monotonic(), value)
+
+    async def get_or_read(
+        self, key: Hashable, read: Callable[..., Awaitable[Any]], fn: Callable[..., Any], *args: Any
+    ) -> Any:
+        """The value under `key`, or `await read(fn, *args)` (a Database read method) stored there."""
+        value = self.get(key)
+        if value is None:
+            version = self.version()
+            value = await read(fn, *args)
+            self.put(key, value, version)
+        return value
 
     def close(self) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ caller is told "done" before its data is on disk; other connections may read it 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -121,6 +122,11 @@ class WriteLock:
                 self._fd = None
 
 
+def _load_json(text: str) -> Any:
+    """json.loads, with the empty list most rows hold (media, online_locations) read without parsing."""
+    return [] if text == "[]" else json.loads(text)
+
+
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int, wal_sync: WalSync | None = None) -> Engine:
     engine = create_engine(
         url,
@@ -128,6 +134,7 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int, wal_sync: WalSync 
         max_overflow=0,
         pool_timeout=30,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        json_deserializer=_load_json,
     )
 
     @event.listens_for(engine, "connect")

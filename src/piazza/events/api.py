@@ -207,7 +207,16 @@ async def list_events(request: Request) -> Response:
     db = _db(request)
     # A page of apps' usual size is a small read; a listing without `max` may be the whole agenda.
     small = listing.limit is not None and listing.limit <= SMALL_PAGE
-    events = await (db.read_small if small else db.read)(queries.list_events_or_home_collection, listing)
+    # The listing's settings change rarely: reused while the database is unchanged (db/cache.py).
+    # Without the cache (PostgreSQL) they are read in the listing's own transaction.
+    cache = request.app.state.read_cache
+    settings = (
+        await cache.get_or_read("listing-settings", db.read_small, queries.read_listing_settings)
+        if cache.enabled
+        else None
+    )
+    read = db.read_small if small else db.read
+    events = await read(queries.list_events_or_home_collection, listing, settings)
     return JSONResponse(events, headers=CORS)
 
 

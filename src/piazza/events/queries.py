@@ -292,10 +292,12 @@ def _rows_to_wire(db: Session, rows: Sequence[Any], shape: Shape) -> list[dict[s
     return [event_to_wire(row, tags[row["id"]], shape) for row in rows]
 
 
-def list_events_or_home_collection(db: Session, q: ListingQuery) -> list[dict[str, Any]]:
+def list_events_or_home_collection(
+    db: Session, q: ListingQuery, settings: ListingSettings | None = None
+) -> list[dict[str, Any]]:
     """`GET /api/events`: without tags, places or query, the `collection_in_home` collection's events
     (E-collection shape, `start` and `end` honoured, `max` as the limit) when one is set (§5.10)."""
-    settings = read_listing_settings(db)
+    settings = settings or read_listing_settings(db)
     if settings.collection_in_home and not (q.tags or q.places or q.query):
         from piazza.instance.collection_events import collection_events  # instance builds on events
 
