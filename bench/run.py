@@ -419,8 +419,8 @@ def main() -> None:
         "--rate-limits",
         choices=("off", "on"),
         default="off",
-        help="off by default: the failure-counting rules count requests in flight per address, so 32 "
-        "connections from one address get 429 on POST /api/event and /oauth/token (see README)",
+        help="off by default, to measure the endpoints themselves; with on, every POST /api/event also "
+        "counts against its token's limit (a database write, or Redis with PIAZZA_REDIS_URL)",
     )
     parser.add_argument("--json", type=Path, help="write the results here, for comparisons between commits")
     args = parser.parse_args()
