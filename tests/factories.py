@@ -260,3 +260,13 @@ def make_collection(
                 )
             )
         return collection.id
+
+
+def sqlite_plan(db: Database, stmt: Any, params: dict[str, Any]) -> str:
+    """SQLite's EXPLAIN QUERY PLAN for a statement with these parameters, one step a line."""
+    with db.read_engine.connect() as conn:
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        values = {**compiled.params, **params}
+        args = tuple(values[name] for name in compiled.positiontup)
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), args).all()
+    return "\n".join(row[3] for row in rows)

@@ -8,7 +8,7 @@ import pytest
 
 from piazza.events import queries
 from piazza.events.models import Event
-from tests.factories import bearer, make_event, make_token, make_user
+from tests.factories import bearer, make_event, make_token, make_user, sqlite_plan
 
 NOW = int(time.time())
 DAY = 86400
@@ -73,15 +73,6 @@ def test_neighbours_break_ties_by_id_and_skip_parents_and_hidden_events(client, 
     assert neighbours(tie_b, moderator) == (tie_a["slug"], hidden["slug"])
     assert neighbours(hidden, moderator) == (tie_b["slug"], last["slug"])
     assert neighbours(last, moderator) == (hidden["slug"], None)
-
-
-def sqlite_plan(db, stmt, params: dict) -> str:
-    with db.read_engine.connect() as conn:
-        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-        values = {**compiled.params, **params}
-        args = tuple(values[name] for name in compiled.positiontup)
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), args).all()
-    return "\n".join(row[3] for row in rows)
 
 
 def test_each_neighbour_is_one_index_range(db):

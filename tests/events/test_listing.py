@@ -9,7 +9,7 @@ from sqlalchemy import event as sa_event
 
 from piazza.events.models import Event
 from piazza.instance.settings import set_setting
-from tests.factories import make_event, make_user
+from tests.factories import make_event, make_user, sqlite_plan
 
 NOW = int(time.time())
 DAY = 86400
@@ -183,12 +183,7 @@ def listing_plan(db, settings: dict) -> str:
     from piazza.events.queries import ListingSettings, listing_statement, parse_listing
 
     stmt, params = listing_statement(parse_listing({"max": ["50"]}, now=NOW), ListingSettings.of(settings))
-    with db.read_engine.connect() as conn:
-        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-        values = {**compiled.params, **params}
-        args = tuple(values[name] for name in compiled.positiontup)
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), args).all()
-    return "\n".join(row[3] for row in rows)
+    return sqlite_plan(db, stmt, params)
 
 
 def test_hidden_occurrences_are_skipped_inside_the_index(db):
