@@ -54,18 +54,23 @@ MEDIA_CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
 @contextlib.asynccontextmanager
 async def occurrence_generator(app: FastAPI) -> AsyncIterator[None]:
     """Run the recurrence generator periodically while the app serves (§5.13)."""
-    task = asyncio.create_task(_generate_forever(app.state.db))
+    stop = asyncio.Event()
+    task = asyncio.create_task(_generate_forever(app.state.db, stop))
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Not task.cancel(): cancelling the await would leave a round running in its thread, holding
+        # a database connection while the app disposes of the engine. The round finishes first.
+        stop.set()
+        await task
 
 
-async def _generate_forever(db: Database) -> None:
+async def _generate_forever(db: Database, stop: asyncio.Event) -> None:
     while True:
-        await asyncio.sleep(occurrences.GENERATOR_INTERVAL_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), occurrences.GENERATOR_INTERVAL_SECONDS)
+        if stop.is_set():
+            return
         try:
             created = await db.write(occurrences.generate_all)
             if created:
