@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -152,3 +153,30 @@ def test_admin_lists_and_updates_places(client, db, author, admin_token):
     )
     user_token = make_token(db, author)
     assert client.put("/api/place", json={"id": 1}, headers=bearer(user_token)).status_code == 403
+
+
+def test_two_writers_creating_the_same_new_tag_both_succeed(db):
+    """PostgreSQL runs the two transactions side by side: the later insert of the tag waits for the
+    earlier one and keeps its row instead of failing on the primary key (a 500 before)."""
+    first_inserted, errors = threading.Event(), []
+
+    def first() -> None:
+        with db.session() as s:
+            normalize_tags(s, ["brand-new"])
+            first_inserted.set()
+            time.sleep(0.3)  # holds the uncommitted row while the second writer inserts it too
+
+    def second() -> None:
+        assert first_inserted.wait(10)
+        try:
+            with db.session() as s:
+                assert normalize_tags(s, ["brand-new"]) == ["brand-new"]
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from sqlalchemy import ARRAY, Integer, String, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from piazza.errors import Invalid, NotFound
@@ -46,7 +47,13 @@ _EXISTING = (
     .where(Tag.folded.in_(bindparam("folded", expanding=True)))
     .order_by(Tag.created_at, Tag.tag)
 )
-_INSERT_TAG = insert(Tag)
+# Concurrent posts may create the same new tag; PostgreSQL runs them side by side, and a plain INSERT
+# failed the later one (a 500 in the PostgreSQL bench). The later insert now waits for the earlier
+# transaction and keeps its row.
+_INSERT_TAG = {
+    "sqlite": sqlite.insert(Tag).on_conflict_do_nothing(index_elements=[Tag.tag]),
+    "postgresql": postgresql.insert(Tag).on_conflict_do_nothing(index_elements=[Tag.tag]),
+}
 _INSERT_EVENT_TAG = insert(EventTag)
 
 
@@ -73,7 +80,8 @@ def normalize_tags(db: Session, wanted: list[str]) -> list[str]:
         if key not in existing and key not in created:
             created[key] = tag
     if created:
-        conn.execute(_INSERT_TAG, [{"tag": tag, "folded": key} for key, tag in created.items()])
+        rows = [{"tag": tag, "folded": key} for key, tag in created.items()]
+        conn.execute(_INSERT_TAG[conn.dialect.name], rows)
     return result + list(created.values())
 
 
