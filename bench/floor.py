@@ -19,12 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import piazza.app  # noqa: F401  (loads the packages in the app's order; events alone import in a cycle)
-from piazza.events.queries import (
-    LISTING_SETTINGS_STATEMENT,
-    ListingQuery,
-    ListingSettings,
-    listing_statement,
-)
+from piazza.events.queries import LISTING_SETTINGS, ListingQuery, ListingSettings, listing_statement
+from piazza.instance.settings import settings_statement
 
 
 def _compiled_listing() -> tuple[str, list[str], dict[str, object]]:
@@ -36,7 +32,7 @@ def _compiled_listing() -> tuple[str, list[str], dict[str, object]]:
 
 
 SQL, PARAM_ORDER, FIXED_PARAMS = _compiled_listing()
-_settings = LISTING_SETTINGS_STATEMENT.compile(
+_settings = settings_statement(LISTING_SETTINGS).compile(
     dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
 )
 SETTINGS_SQL, SETTINGS_PARAMS = (

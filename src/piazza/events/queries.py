@@ -51,8 +51,7 @@ from piazza.events.wire import (
     iso,
     place_to_wire,
 )
-from piazza.instance.models import Setting
-from piazza.instance.settings import DEFAULTS, get_setting
+from piazza.instance.settings import DEFAULTS, get_setting, read_settings
 
 FEED_LOOKBACK_SECONDS = 24 * 3600
 RSS_LIMIT = 20
@@ -97,13 +96,9 @@ class ListingSettings:
         )
 
 
-LISTING_SETTINGS_STATEMENT = select(Setting.key, Setting.value).where(Setting.key.in_(LISTING_SETTINGS))
-
-
 def read_listing_settings(db: Session) -> ListingSettings:
-    """One statement for the four settings, before the listing's own (Core, built once)."""
-    stored = db.connection().execute(LISTING_SETTINGS_STATEMENT)
-    return ListingSettings.of({key: value for key, value in stored})
+    """One statement for the four settings, before the listing's own."""
+    return ListingSettings.of(read_settings(db, LISTING_SETTINGS))
 
 
 @dataclass(frozen=True)

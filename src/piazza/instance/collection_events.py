@@ -23,8 +23,8 @@ from piazza.events.models import Event, EventTag, Place, Tag
 from piazza.events.queries import feed_event
 from piazza.events.tags import tags_of
 from piazza.events.wire import EVENT_COLUMNS, PLACE_COLUMNS, iso, place_to_wire
-from piazza.instance.models import Collection, Filter, Setting
-from piazza.instance.settings import DEFAULTS
+from piazza.instance.models import Collection, Filter
+from piazza.instance.settings import read_settings
 
 
 @dataclass(frozen=True)
@@ -124,15 +124,6 @@ def collection_condition(filters: Sequence[Mapping[str, Any]]) -> ColumnElement[
     return and_(or_(*included) if included else true(), *(not_(c) for c in excluded))
 
 
-def _settings(db: Session, keys: Sequence[str]) -> dict[str, Any]:
-    values = {key: DEFAULTS.get(key) for key in keys}
-    values.update(
-        (key, value)
-        for key, value in db.execute(select(Setting.key, Setting.value).where(Setting.key.in_(keys)))
-    )
-    return values
-
-
 def _filters_of(db: Session, name: str) -> list[dict[str, Any]] | None:
     """The filters of the collection `name`, or None when there is no such collection."""
     rows = db.execute(
@@ -193,7 +184,7 @@ def _collection_rows(
     filters = _filters_of(db, name)
     if filters is None:
         return None
-    flags = _settings(db, ("allow_recurrent_event", "recurrent_event_visible"))
+    flags = read_settings(db, ("allow_recurrent_event", "recurrent_event_visible"))
     wants = flags["recurrent_event_visible"] is True if q.show_recurrent is None else q.show_recurrent
     stmt = collection_statement(
         filters, q, show_recurrent=flags["allow_recurrent_event"] is True and wants, columns=columns

@@ -98,14 +98,20 @@ def get_settings_of(db: Session, base_url: str, keys: tuple[str, ...]) -> dict[s
 
     For hot reads that need a few settings: `get_settings` copies every default on each call.
     """
-    settings = {key: copy.deepcopy(DEFAULTS.get(key)) for key in keys}
-    settings.update({key: value for key, value in db.connection().execute(_settings_statement(keys))})
+    settings = read_settings(db, keys)
     settings.update(derived_settings(base_url))
     return settings
 
 
+def read_settings(db: Session, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The stored values of the non-secret settings `keys`, defaults for the rest, in one statement."""
+    settings = {key: copy.deepcopy(DEFAULTS.get(key)) for key in keys}
+    settings.update({key: value for key, value in db.connection().execute(settings_statement(keys))})
+    return settings
+
+
 @functools.lru_cache(maxsize=16)
-def _settings_statement(keys: tuple[str, ...]) -> Select[tuple[str, Any]]:
+def settings_statement(keys: tuple[str, ...]) -> Select[tuple[str, Any]]:
     return select(Setting.key, Setting.value).where(Setting.key.in_(keys), Setting.is_secret.is_(False))
 
 
