@@ -1,4 +1,5 @@
 import logging
+import re
 
 from fastapi.testclient import TestClient
 
@@ -58,3 +59,30 @@ def test_client_that_leaves_mid_body_is_not_a_server_error(config, caplog):
     app.state.db.dispose()
     assert response.status_code == 400
     assert not [r for r in caplog.records if r.name == "piazza"]
+
+
+def _leaf_routes(routes, router_index):
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _leaf_routes(included.routes, router_index)
+        elif getattr(route, "path", None):
+            yield router_index, route
+
+
+def test_no_route_takes_another_routers_paths(config):
+    """create_app orders its routers by traffic, which is safe only while no router's route matches
+    another router's paths: then the order decides nothing."""
+    app = create_app(config)
+    app.state.db.dispose()
+    routes = [leaf for index, route in enumerate(app.router.routes) for leaf in _leaf_routes([route], index)]
+    known = {("/static/admin.css", "/static/{name}")}  # admin_router is included before web_router
+    overlaps = set()
+    for router_a, a in routes:
+        for sample in ("x1", "1"):
+            path = re.sub(r"\{[^}]+\}", sample, a.path)
+            for router_b, b in routes:
+                methods = (getattr(a, "methods", None) or {"GET"}) & (getattr(b, "methods", None) or {"GET"})
+                if router_a != router_b and methods and b.path_regex.fullmatch(path):
+                    overlaps.add((a.path, b.path))
+    assert overlaps == known

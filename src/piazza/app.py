@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from piazza import accounts, events, instance, moderation
 from piazza.config import Config, load_config
@@ -26,6 +26,7 @@ from piazza.middleware import RequestIdMiddleware
 from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
 from piazza.openapi import openapi_document
+from piazza.responses import JSONResponse
 from piazza.web.admin import router as admin_router
 from piazza.web.pages import router as web_router
 from piazza.web.security import SecurityHeadersMiddleware
@@ -59,13 +60,17 @@ def create_app(config: Config) -> FastAPI:
     app.state.db = database
     app.state.read_cache = ReadCache(database, ttl=config.read_cache_seconds)
 
-    app.include_router(accounts.router)
-    app.include_router(oauth_router)
-    app.include_router(admin_router)  # before web_router, whose /static/{name} would take admin.css
-    app.include_router(web_router)
-    app.include_router(instance.router)
+    # Requests are matched against the routes in this order, about 4 µs a route: the busiest API first
+    # (events, then OAuth), the pages last. No route of one router matches another router's paths
+    # (tests/test_app.py), except that admin_router's /static/admin.css must come before web_router's
+    # /static/{name}.
     app.include_router(events.router)
+    app.include_router(oauth_router)
+    app.include_router(accounts.router)
+    app.include_router(instance.router)
     app.include_router(moderation.router)
+    app.include_router(admin_router)
+    app.include_router(web_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     _add_error_handlers(app)
     app.add_middleware(

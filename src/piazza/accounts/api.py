@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from piazza.accounts import people
 from piazza.accounts.forms import optional_bool, optional_str, read_body, required_str
@@ -25,6 +25,7 @@ from piazza.mail import wake_mail_worker
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
 from piazza.openapi import STRING, TEXT, array_of, json_content, object_of, operation
+from piazza.responses import JSONResponse
 
 router = APIRouter()
 

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
 from piazza.config import Config
 from piazza.db import Database
@@ -43,6 +43,7 @@ from piazza.instance.settings import FEED_KEYS, get_setting, get_settings_of
 from piazza.oauth.bearer import Caller, InsufficientScope, get_caller, require
 from piazza.oauth.scopes import Permission, role_grants
 from piazza.openapi import STRING, array_of, json_content, operation
+from piazza.responses import JSONResponse
 
 log = logging.getLogger("piazza.events")
 

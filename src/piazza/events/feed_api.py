@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from piazza.errors import NotFound
 from piazza.events import feeds, queries
@@ -23,6 +23,7 @@ from piazza.events.tags import check_tag_exists
 from piazza.instance import collection_events as collections
 from piazza.instance.settings import FEED_KEYS, get_settings_of
 from piazza.openapi import operation
+from piazza.responses import JSONResponse
 
 router = APIRouter()
 

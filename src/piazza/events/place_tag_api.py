@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from piazza.errors import NotFound
 from piazza.events import places, queries, tags
@@ -15,6 +15,7 @@ from piazza.events.schemas import read_event_body
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
 from piazza.openapi import STRING, array_of, json_content, object_of, operation
+from piazza.responses import JSONResponse
 
 router = APIRouter()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse
 
 from piazza.errors import NotFound
 from piazza.instance import announcements_service as service
@@ -12,6 +12,7 @@ from piazza.instance.openapi import ANNOUNCEMENT, ANNOUNCEMENT_BODY
 from piazza.oauth.bearer import Caller, get_caller, require
 from piazza.oauth.scopes import Permission
 from piazza.openapi import array_of, json_content, operation
+from piazza.responses import JSONResponse
 
 router = APIRouter(tags=["announcements"])
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.responses import FileResponse, PlainTextResponse
 
 from piazza.accounts.forms import optional_bool, read_body
 from piazza.errors import Invalid
@@ -13,6 +13,7 @@ from piazza.mail import wake_mail_worker
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
 from piazza.openapi import json_content, operation
+from piazza.responses import JSONResponse
 
 router = APIRouter()
 

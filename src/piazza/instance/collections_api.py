@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from piazza.errors import NotFound
 from piazza.events.api import CORS
@@ -28,6 +28,7 @@ from piazza.instance.settings import FEED_KEYS, get_settings_of
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
 from piazza.openapi import array_of, json_content, operation
+from piazza.responses import JSONResponse
 
 router = APIRouter(tags=["collections"])
 

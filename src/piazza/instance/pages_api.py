@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse
 
 from piazza.instance import pages_service as service
 from piazza.instance.bodies import path_id_or_404, read_body
@@ -11,6 +11,7 @@ from piazza.instance.openapi import PAGE, PAGE_BODY
 from piazza.oauth.bearer import Caller, get_caller, require
 from piazza.oauth.scopes import Permission
 from piazza.openapi import array_of, json_content, operation
+from piazza.responses import JSONResponse
 
 router = APIRouter(tags=["pages"])
 

@@ -7,13 +7,13 @@ lists it among Gancio's SPAM-limited paths (§0.7).
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse
 
 from piazza.instance.bodies import path_id_or_404, read_body
 from piazza.instance.openapi import MESSAGE_BODY
 from piazza.moderation import service
 from piazza.oauth.bearer import Caller, get_caller
 from piazza.openapi import array_of, json_content, operation
+from piazza.responses import JSONResponse
 
 router = APIRouter(tags=["moderation"])
 

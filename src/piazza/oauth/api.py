@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from piazza.accounts.service import CheckedPassword, check_password
 from piazza.oauth.bearer import Caller, require
@@ -36,6 +36,7 @@ from piazza.oauth.service import (
     revoke_app,
 )
 from piazza.openapi import STRING, TEXT, json_content, object_of, operation
+from piazza.responses import JSONResponse
 
 router = APIRouter()
 FORM_TYPE = "application/x-www-form-urlencoded"
