@@ -8,12 +8,15 @@ answers 431 and closes once they pass the limit, as h11 does with `max_incomplet
 in one read (asyncio reads at most 256 KiB at a time) is parsed anyway; the app's own header cap
 (piazza.limits.requests, 431) checks those.
 
+It also turns off Nagle's algorithm on each connection (see `connection_made`).
+
 `piazza serve` passes it to uvicorn as `http="piazza.http_protocol:BoundedHttpToolsProtocol"`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -23,6 +26,12 @@ HEAD_TOO_LARGE = b"Request Header Fields Too Large"
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # With several workers uvicorn binds the socket itself, without naming IPPROTO_TCP, and asyncio
+        # disables Nagle's algorithm only on sockets that name it. Each answer is two writes (head, then
+        # body), so the body waited for the client's delayed ACK of the head: 40 ms for every request.
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._head_limit = self.config.h11_max_incomplete_event_size or 16 * 1024
         self._in_head = True
         self._head_bytes = 0
