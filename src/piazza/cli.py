@@ -125,11 +125,9 @@ def serve(
         # passes the limit below (plain httptools buffers a head of any size). A head that arrives whole
         # in one socket read is parsed anyway; the app's own header cap (431) catches that.
         http="piazza.http_protocol:BoundedHttpToolsProtocol",
-        # asyncio's loop rather than uvloop: under load uvloop took new connections in only one at a
-        # time between batches of requests, so a client connecting to a busy worker waited up to half a
-        # second for its first answer (bench/: p99 of GET /api/events 440 ms against 130 ms), and our
-        # requests spend their time in Python, where uvloop gains nothing measurable.
-        loop="asyncio",
+        # asyncio's loop rather than uvloop, accepting a few connections per wake-up (piazza/event_loop.py
+        # says why). Our requests spend their time in Python, where uvloop gained nothing measurable.
+        loop="piazza.event_loop:ServingEventLoop",
         h11_max_incomplete_event_size=config.max_header_size,  # the limit BoundedHttpToolsProtocol reads
         # Idle keep-alive connections are closed after this; each connection is its own asyncio task, so a
         # client that stalls mid-request holds one socket and blocks nobody else.
