@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
 
+from piazza.events import service
 from piazza.events.models import Event, EventTag, Place, Tag
+from piazza.events.sanitize import sanitize_description
 from piazza.instance.settings import set_setting
 from tests.factories import bearer, make_client, make_token, make_user
 
@@ -301,3 +304,26 @@ def test_tags_are_linked_in_the_database(client, db, token):
     with db.session() as s:
         linked = s.scalars(select(EventTag.tag).where(EventTag.event_id == event["id"])).all()
     assert sorted(linked) == ["x", "y"]
+
+
+def test_the_description_is_sanitized_before_the_write_and_used_in_it(db, user):
+    html = "<p>Come <b>along</b><script>alert(1)</script></p>"
+    data = {
+        "title": "Sanitized early",
+        "start_datetime": 2_000_000_000,
+        "place_name": "Hall",
+        "place_address": "1 Road",
+        "description": html,
+    }
+    assert service.sanitized_in_advance(data) == {html: sanitize_description(html)}
+    # The transaction takes the value computed before it rather than sanitizing again.
+    actor = service.Actor(user_id=user.id, is_moderator=False)
+    context = service.EventWriteContext(
+        media_dir=Path("/nonexistent"), sanitized={html: "<p>done before</p>"}
+    )
+    with db.session() as s:
+        event = service.create_event(s, actor, data, None, context).event
+    assert event["description"] == "<p>done before</p>"
+    # Values it cannot take are left to the transaction's checks, with their errors.
+    assert service.sanitized_in_advance({"description": 5}) == {}
+    assert service.sanitized_in_advance({"description": "x" * (service.MAX_DESCRIPTION_LENGTH + 1)}) == {}

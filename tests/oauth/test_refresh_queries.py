@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
@@ -14,8 +15,9 @@ from tests.oauth.test_refresh_rotation import refresh
 
 
 @contextmanager
-def recorded_statements(db: Any):
-    """The statements (with their parameters) the write connection runs inside the block."""
+def recorded_statements(db: Any, *, writes_only: bool = False):
+    """The statements (with their parameters) run inside the block: by every connection, or only by the
+    write connection (on SQLite; PostgreSQL has one engine for both)."""
     statements: list[tuple[str, Any]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
@@ -23,11 +25,14 @@ def recorded_statements(db: Any):
             return  # the mail worker's poll runs on its own schedule
         statements.append((statement, parameters))
 
-    sa_event.listen(db.write_engine, "before_cursor_execute", record)
+    engines = {db.write_engine} if writes_only else {db.write_engine, db.read_engine}
+    for engine in engines:
+        sa_event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        sa_event.remove(db.write_engine, "before_cursor_execute", record)
+        for engine in engines:
+            sa_event.remove(engine, "before_cursor_execute", record)
 
 
 def full_scans(db: Any, statements: list[tuple[str, Any]]) -> list[str]:
@@ -49,6 +54,18 @@ def test_a_refresh_is_six_statements_each_a_lookup_by_key(client, db, is_postgre
     assert len(statements) == 6, statements
     if not is_postgres:
         assert full_scans(db, statements) == []
+
+
+def test_the_client_is_read_before_the_write_transaction(client, db, is_postgres):
+    if is_postgres:
+        pytest.skip("one engine reads and writes on PostgreSQL")
+    app_client, secret, first = tokens_for(client, db)
+    with recorded_statements(db, writes_only=True) as statements:
+        response = refresh(client, app_client, secret, first["refresh_token"])
+    assert response.status_code == 200
+    # The write lock is held for these five; the client's lookup ran before it was taken.
+    assert len(statements) == 5, statements
+    assert not any("FROM oauth_clients" in statement for statement, _ in statements)
 
 
 def test_a_replayed_refresh_token_revokes_its_family_by_key(client, db, is_postgres):

@@ -131,7 +131,9 @@ async def _write_event(request: Request, caller: Caller, *, updating: bool) -> R
     data, upload = await read_event_body(request)
     image = await _image_for(request, caller, data, upload, updating=updating)
     config = _config(request)
-    context = service.EventWriteContext(media_dir=config.media_dir)
+    context = service.EventWriteContext(
+        media_dir=config.media_dir, sanitized=service.sanitized_in_advance(data)
+    )
     write = service.update_event if updating else service.create_event
     try:
         try:

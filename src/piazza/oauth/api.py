@@ -7,6 +7,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -30,6 +31,7 @@ from piazza.oauth.scopes import Permission
 from piazza.oauth.server import Endpoint, OAuthRequest, PiazzaAuthorizationServer
 from piazza.oauth.service import (
     RegistrationError,
+    find_client,
     get_client,
     list_authorized_apps,
     register_client,
@@ -58,9 +60,14 @@ def oauth_request(request: Request, form: list[tuple[str, str]], *, with_query: 
 
 
 def _run_endpoint(
-    db: Any, config: Any, kind: Endpoint, oreq: OAuthRequest, checked: CheckedPassword | None = None
+    db: Any,
+    config: Any,
+    kind: Endpoint,
+    oreq: OAuthRequest,
+    checked: CheckedPassword | None = None,
+    client: Any = None,
 ) -> Response:
-    server = PiazzaAuthorizationServer(db, config, kind, checked_password=checked)
+    server = PiazzaAuthorizationServer(db, config, kind, checked_password=checked, client_read_before=client)
     if kind == "revoke":
         return server.create_endpoint_response("revocation", oreq)
     if kind == "introspect":
@@ -70,8 +77,14 @@ def _run_endpoint(
 
 async def _endpoint(request: Request, kind: Endpoint) -> Response:
     # Parameters come from the body only: secrets in a query string end up in logs (RFC 6749 §3.2).
-    oreq = oauth_request(request, await form_pairs(request), with_query=False)
-    return await request.app.state.db.write(_run_endpoint, request.app.state.config, kind, oreq)
+    form = await form_pairs(request)
+    oreq = oauth_request(request, form, with_query=False)
+    db = request.app.state.db
+    # The client is looked up before the write transaction, which serialises every writer: one query
+    # less under the write lock (server.query_client uses this row when the ids match).
+    client_id = dict(form).get("client_id") or extract_basic_authorization(request.headers)[0]
+    client = await db.read_small(find_client, client_id) if client_id else None
+    return await db.write(_run_endpoint, request.app.state.config, kind, oreq, None, client)
 
 
 @router.post(

@@ -137,6 +137,7 @@ class PiazzaAuthorizationServer(AuthorizationServer):
         endpoint: Endpoint,
         *,
         checked_password: CheckedPassword | None = None,
+        client_read_before: Row[Any] | None = None,
     ) -> None:
         from piazza.oauth import endpoints, grants  # grants import this module
 
@@ -144,6 +145,10 @@ class PiazzaAuthorizationServer(AuthorizationServer):
         self.db = db
         self.config = config
         self.checked_password = checked_password  # the login's password, checked before the transaction
+        # The client named by the request, read before the write transaction (api._endpoint) so that
+        # its lookup does not hold the write lock. Safe to use: a client deleted since has lost its codes
+        # and tokens with it, so the grant's own conditional updates fail.
+        self.client_read_before = client_read_before
         self.register_token_generator("default", self.create_bearer_token)
         if endpoint == "login":
             self.register_grant(grants.PasswordGrant)
@@ -155,7 +160,9 @@ class PiazzaAuthorizationServer(AuthorizationServer):
         self.register_endpoint(endpoints.IntrospectionEndpoint)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        row = find_client(self.db, client_id)
+        row = self.client_read_before
+        if row is None or row.id != client_id:
+            row = find_client(self.db, client_id)
         return OAuthClient(row) if row is not None else None
 
     def create_bearer_token(
