@@ -4,9 +4,7 @@ needs none."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-import time
 
 import pytest
 from sqlalchemy import select
@@ -14,26 +12,6 @@ from sqlalchemy import select
 from piazza.accounts.models import User
 from piazza.db import Database
 from tests.factories import make_user
-
-
-@pytest.fixture
-def fsyncs(db, is_postgres, monkeypatch):
-    """Each fsync of the WAL, as the set of user emails committed when it began (read from the file by a
-    connection of its own); slowed down so that writers pile up behind it."""
-    if is_postgres:
-        pytest.skip("SQLite's WAL")
-    seen: list[set[str]] = []
-    real = db.wal_sync._fsync_wal
-    observer = sqlite3.connect(db.url.database, check_same_thread=False)
-
-    def observed() -> None:
-        seen.append({row[0] for row in observer.execute("SELECT email FROM users")})
-        time.sleep(0.05)
-        real()
-
-    monkeypatch.setattr(db.wal_sync, "_fsync_wal", observed)
-    yield seen
-    observer.close()
 
 
 def add_user(db: Database, email: str) -> None:
