@@ -19,7 +19,9 @@ def test_one_wakeup_accepts_only_a_few_of_the_waiting_connections():
     listener.setblocking(False)
     clients = [socket.create_connection(listener.getsockname()) for _ in range(ACCEPTS_PER_WAKEUP + 6)]
     try:
-        loop._accept_connection(Counting, listener, None, None, 2048)  # as asyncio calls it: backlog 2048
+        # A server that is not serving, so that the pause does not end in more accepts.
+        server = loop.run_until_complete(loop.create_server(Counting, sock=listener, start_serving=False))
+        loop._accept_connection(Counting, listener, None, server, 2048)  # as asyncio calls it: backlog 2048
         loop.run_until_complete(asyncio.sleep(0.1))  # the accepted connections' connection_made
         assert len(Counting.transports) == ACCEPTS_PER_WAKEUP
         left = 0
@@ -58,3 +60,34 @@ def test_a_server_on_the_loop_answers():
 
     with asyncio.Runner(loop_factory=ServingEventLoop) as runner:
         assert runner.run(main()) == b"ping\n"
+
+
+def test_a_burst_is_taken_in_pauses_and_all_of_it_accepted():
+    made = []
+
+    class Recording(asyncio.Protocol):
+        def connection_made(self, transport):
+            made.append(transport)
+
+    async def main():
+        listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        clients = [
+            socket.create_connection(listener.getsockname()) for _ in range(3 * ACCEPTS_PER_WAKEUP + 1)
+        ]
+        server = await asyncio.get_running_loop().create_server(Recording, sock=listener)
+        try:
+            for _ in range(500):
+                if len(made) == len(clients):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            for transport in made:
+                transport.close()
+            for client in clients:
+                client.close()
+            server.close()
+            await server.wait_closed()
+        return len(clients)
+
+    with asyncio.Runner(loop_factory=ServingEventLoop) as runner:
+        assert runner.run(main()) == len(made)
