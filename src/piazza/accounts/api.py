@@ -152,7 +152,7 @@ async def update_user_as_admin(
     except NotFound:
         return JSONResponse({"success": False, "message": "User not found!"}, status_code=404)
     wake_mail_worker(state)
-    return Response(status_code=200)
+    return PlainTextResponse("")  # Gancio answers an empty 200; the API document says text/plain
 
 
 @router.delete("/api/user/{user_id}", tags=["accounts"], response_class=PlainTextResponse)
