@@ -125,3 +125,21 @@ def test_a_disposed_database_writes_again(db):
     db.dispose()
     asyncio.run(db.write(add_user, "second@example.org"))
     assert {"first@example.org", "second@example.org"} <= emails(db)
+
+
+def test_a_write_lock_that_fails_fails_the_write_and_the_next_one_runs(db, is_postgres, monkeypatch):
+    if is_postgres:
+        pytest.skip("SQLite's writer")
+    held = db.write_lock.held
+
+    @contextmanager
+    def broken():
+        raise PermissionError("the lock file cannot be opened")
+        yield
+
+    monkeypatch.setattr(db.write_lock, "held", broken)
+    with pytest.raises(PermissionError):
+        asyncio.run(asyncio.wait_for(db.write(add_user, "refused@example.org"), 10))
+    monkeypatch.setattr(db.write_lock, "held", held)
+    asyncio.run(asyncio.wait_for(db.write(add_user, "fine@example.org"), 10))
+    assert "fine@example.org" in emails(db) and "refused@example.org" not in emails(db)

@@ -192,25 +192,29 @@ class WriteQueue:
         while (job := self._jobs.get()) is not None:
             done: list[tuple[Future[Any], Any]] = []
             ticket = None
-            with database.write_lock.held():
-                while True:
-                    if job.future.set_running_or_notify_cancel():
+            try:
+                with database.write_lock.held():
+                    for ran in range(1, self.MAX_BATCH + 1):
+                        if job.future.set_running_or_notify_cancel():
+                            try:
+                                result = job.context.run(database._in_write_session, job)
+                            except BaseException as exc:  # noqa: BLE001  (the caller's to handle)
+                                job.future.set_exception(exc)
+                            else:
+                                done.append((job.future, result))
+                                ticket = database.wal_sync.take_ticket() or ticket
+                        if ran == self.MAX_BATCH:
+                            break
                         try:
-                            result = job.context.run(database._in_write_session, job)
-                        except BaseException as exc:  # noqa: BLE001  (the caller's to handle)
-                            job.future.set_exception(exc)
-                        else:
-                            done.append((job.future, result))
-                            ticket = database.wal_sync.take_ticket() or ticket
-                    if len(done) >= self.MAX_BATCH:
-                        break
-                    try:
-                        job = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if job is None:  # close(): finish this batch, then stop
-                        self._jobs.put(None)
-                        break
+                            job = self._jobs.get_nowait()
+                        except queue.Empty:
+                            break
+                        if job is None:  # close(): finish this batch, then stop
+                            self._jobs.put(None)
+                            break
+            except BaseException as exc:  # noqa: BLE001  (the lock itself failed, e.g. its file: no hang)
+                if job is not None and not job.future.done():
+                    job.future.set_exception(exc)
             durability.submit(_answer_when_durable, database.wal_sync, ticket, done)
 
 
