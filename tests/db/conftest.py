@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from piazza.db import Database
+
 
 @pytest.fixture
 def fsyncs(db, is_postgres, monkeypatch):
@@ -26,3 +28,13 @@ def fsyncs(db, is_postgres, monkeypatch):
     monkeypatch.setattr(db.wal_sync, "_fsync_wal", observed)
     yield seen
     observer.close()
+
+
+@pytest.fixture
+def other_worker(db, is_postgres):
+    """Another Database on the same file stands for another worker: flock locks are per open file."""
+    if is_postgres:
+        pytest.skip("SQLite's writer")
+    worker = Database(db.url.render_as_string(hide_password=False))
+    yield worker
+    worker.dispose()

@@ -65,23 +65,16 @@ def test_a_rolled_back_write_needs_no_fsync(db, fsyncs):
     assert len(fsyncs) == 1
 
 
-def test_writers_of_other_processes_queue_on_the_write_lock(db, is_postgres):
-    """Another Database on the same file stands for another worker: flock locks are per open file."""
-    if is_postgres:
-        pytest.skip("SQLite's writer lock")
-    other_worker = Database(db.url.render_as_string(hide_password=False))
+def test_writers_of_other_processes_queue_on_the_write_lock(db, other_worker):
     done = threading.Event()
 
     def write() -> None:
         add_user(db, "queued@example.org")
         done.set()
 
-    try:
-        with other_worker.write_lock.held():
-            thread = threading.Thread(target=write)
-            thread.start()
-            assert not done.wait(0.3)  # waits for the other worker's transaction
-        assert done.wait(10)
-        thread.join()
-    finally:
-        other_worker.dispose()
+    with other_worker.write_lock.held():
+        thread = threading.Thread(target=write)
+        thread.start()
+        assert not done.wait(0.3)  # waits for the other worker's transaction
+    assert done.wait(10)
+    thread.join()

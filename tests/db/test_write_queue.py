@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from piazza.accounts.models import User
-from piazza.db import Database
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -45,16 +44,6 @@ def turns(db, is_postgres, monkeypatch):
 
     monkeypatch.setattr(db.write_lock, "held", counted)
     return count
-
-
-@pytest.fixture
-def other_worker(db, is_postgres):
-    """Another Database on the same file stands for another worker: flock locks are per open file."""
-    if is_postgres:
-        pytest.skip("SQLite's writer")
-    worker = Database(db.url.render_as_string(hide_password=False))
-    yield worker
-    worker.dispose()
 
 
 def emails(db) -> set[str]:

@@ -100,7 +100,7 @@ def unique_slug(db: Session, title: str) -> str | None:
         return base
     first, size = 1, _FIRST_PROBE
     while True:
-        candidates = [f"{base}-{n}" if n else base for n in range(first, first + size)]
+        candidates = [f"{base}-{n}" for n in range(first, first + size)]
         taken = set(db.connection().scalars(_TAKEN, {"candidates": candidates}))
         for candidate in candidates:
             if candidate not in taken:

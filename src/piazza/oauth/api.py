@@ -84,7 +84,7 @@ async def _endpoint(request: Request, kind: Endpoint) -> Response:
     # less under the write lock (server.query_client uses this row when the ids match).
     client_id = dict(form).get("client_id") or extract_basic_authorization(request.headers)[0]
     client = await db.read_small(find_client, client_id) if client_id else None
-    return await db.write(_run_endpoint, request.app.state.config, kind, oreq, None, client)
+    return await db.write(_run_endpoint, request.app.state.config, kind, oreq, client=client)
 
 
 @router.post(
