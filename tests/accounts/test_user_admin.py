@@ -1,5 +1,7 @@
 """User administration routes and their guards (gancio-api.md §1, §6)."""
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -78,6 +80,9 @@ def test_admin_lists_users_admins_first_without_secrets(client, db, admin_header
     for user in users:
         assert "password" not in user and "recover_code" not in user
         assert set(user) >= {"id", "email", "role", "is_active", "settings", "createdAt"}
+        # Sequelize's timestamps: milliseconds and Z, as events and places have them
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", user["createdAt"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", user["updatedAt"])
 
 
 def test_admin_creates_an_active_user_and_mails_an_invitation(client, db, app, admin_headers, smtp_server):

@@ -21,6 +21,7 @@ from piazza.accounts.openapi import (
 from piazza.accounts.service import get_user, list_users_for_admin
 from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Conflict, Invalid, NotFound
+from piazza.events.wire import iso
 from piazza.mail import wake_mail_worker
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
@@ -47,8 +48,8 @@ def user_to_wire(user: User) -> dict[str, Any]:
         "description": user.description,
         "role": user.role,
         "is_active": user.is_active,
-        "createdAt": user.created_at.isoformat().replace("+00:00", "Z"),
-        "updatedAt": user.updated_at.isoformat().replace("+00:00", "Z"),
+        "createdAt": iso(user.created_at),
+        "updatedAt": iso(user.updated_at),
     }
 
 
