@@ -15,14 +15,17 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.responses import PlainTextResponse, Response
 
-from piazza import accounts, events, instance, moderation
+from piazza.accounts.api import router as accounts_router
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.db.cache import ReadCache
 from piazza.errors import PiazzaError, TooManyRequests
+from piazza.events.routes import router as events_router
+from piazza.instance.routes import router as instance_router
 from piazza.limits import install_limits
 from piazza.mail import MailWorker
 from piazza.middleware import RequestIdMiddleware
+from piazza.moderation.api import router as moderation_router
 from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
 from piazza.openapi import openapi_document
@@ -64,11 +67,11 @@ def create_app(config: Config) -> FastAPI:
     # (accounts for the cheap GET /api/user every app sends at start, events, OAuth), the pages last. No
     # route of one router matches another router's paths (tests/test_app.py), except that admin_router's
     # /static/admin.css must come before web_router's /static/{name}.
-    app.include_router(accounts.router)
-    app.include_router(events.router)
+    app.include_router(accounts_router)
+    app.include_router(events_router)
     app.include_router(oauth_router)
-    app.include_router(instance.router)
-    app.include_router(moderation.router)
+    app.include_router(instance_router)
+    app.include_router(moderation_router)
     app.include_router(admin_router)
     app.include_router(web_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

@@ -1,3 +1,1 @@
-from piazza.accounts.api import router
-
-__all__ = ["router"]
+"""People: accounts, passwords, roles, registration and recovery."""

@@ -1,13 +1,1 @@
 """Instance settings, collections and filters, static pages and announcements."""
-
-from fastapi import APIRouter
-
-from piazza.instance import announcements_api, api, collections_api, pages_api
-
-router = APIRouter()
-router.include_router(api.router)
-router.include_router(collections_api.router)
-router.include_router(pages_api.router)
-router.include_router(announcements_api.router)
-
-__all__ = ["router"]
