@@ -1,9 +1,10 @@
+import gc
 import logging
 import re
 
 from fastapi.testclient import TestClient
 
-from piazza.app import create_app
+from piazza.app import app_from_environment, create_app
 
 
 def test_ping_answers_ok(client):
@@ -86,3 +87,20 @@ def test_no_route_takes_another_routers_paths(config):
                 if router_a != router_b and methods and b.path_regex.fullmatch(path):
                     overlaps.add((a.path, b.path))
     assert overlaps == known
+
+
+def test_a_served_worker_freezes_what_it_loaded_for_the_collector(monkeypatch, tmp_path):
+    """uvicorn's workers build the app with app_from_environment; the collector's full passes then
+    skip the long-lived objects (README "Serving")."""
+    for name in ("PIAZZA_CONFIG", "PIAZZA_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIAZZA_DATA_DIR", str(tmp_path))
+    assert gc.get_freeze_count() == 0
+    app = app_from_environment()
+    try:
+        assert gc.get_freeze_count() > 10_000
+        # the app itself is among the frozen objects, out of the collector's generations
+        assert not any(tracked is app for tracked in gc.get_objects())
+    finally:
+        gc.unfreeze()
+        app.state.db.dispose()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -91,7 +92,13 @@ def create_app(config: Config) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """The factory uvicorn workers call: the same Config the CLI validated, read again from the env."""
-    return create_app(load_config())
+    app = create_app(load_config())
+    # What is loaded by now (the libraries, the app and its routes) lives as long as the worker. Frozen,
+    # the collector no longer walks it: a full collection under load took 40-70 ms, with every request
+    # of the worker waiting, and takes 2-3 ms so. Garbage is collected first, or it would stay forever.
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def _add_error_handlers(app: FastAPI) -> None:
