@@ -2,6 +2,7 @@ import gc
 import logging
 import re
 
+import sqlalchemy.exc
 from fastapi.testclient import TestClient
 
 from piazza.app import app_from_environment, create_app
@@ -87,6 +88,22 @@ def test_no_route_takes_another_routers_paths(config):
                 if router_a != router_b and methods and b.path_regex.fullmatch(path):
                     overlaps.add((a.path, b.path))
     assert overlaps == known
+
+
+def test_no_free_database_connection_is_503_with_retry_after(config, caplog):
+    app = create_app(config)
+
+    @app.get("/api/busy")
+    async def busy():
+        raise sqlalchemy.exc.TimeoutError("QueuePool limit of size 8 overflow 0 reached")
+
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.WARNING):
+        response = client.get("/api/busy")
+        assert client.get("/api/ping").status_code == 200
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "QueuePool" not in response.text
+    assert "no database connection free for GET /api/busy" in caplog.text
 
 
 def test_a_served_worker_freezes_what_it_loaded_for_the_collector(monkeypatch, tmp_path):

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -135,6 +136,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         # The client went away while its body was being read: nobody will read an answer, and it is
         # not a server error to log. 400 for the access log (nginx would say 499).
         return PlainTextResponse("Client disconnected", status_code=400)
+
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    async def no_database_connection(request: Request, exc: sqlalchemy.exc.TimeoutError) -> Response:
+        # Every connection of the worker's pool stayed busy for the pool timeout (Database, 30 s): the
+        # server is overloaded, not broken, and a client may try again shortly.
+        log.warning("no database connection free for %s %s", request.method, request.url.path)
+        return PlainTextResponse("Service Unavailable", status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,11 @@
+from contextlib import ExitStack
+
 import pytest
-from sqlalchemy import text
+import sqlalchemy.exc
+from sqlalchemy import event, text
 
 from piazza.accounts.models import User
+from piazza.db import Database
 from tests.factories import make_user
 
 
@@ -66,3 +70,21 @@ def test_statistics_are_refreshed_for_the_planner(db, is_postgres):
                     text("INSERT INTO sqlite_stat1 VALUES (:tbl, :idx, :stat)"),
                     {"tbl": tbl, "idx": idx, "stat": stat},
                 )
+
+
+def test_sessions_beyond_the_pool_wait_for_a_connection_instead_of_opening_more(db):
+    """The pool keeps its connections and opens no others: on PostgreSQL an extra connection opened
+    for one request and closed after it (a server process each time) halved the throughput."""
+    small = Database(db.url.render_as_string(hide_password=False), pool_size=2, pool_timeout=0.2)
+    opened = []
+    event.listen(small.read_engine, "connect", lambda *_: opened.append(1))
+    try:
+        for _round in range(3):
+            with ExitStack() as stack:
+                for _ in range(2):
+                    stack.enter_context(small.session(write=False)).execute(text("SELECT 1"))
+                with pytest.raises(sqlalchemy.exc.TimeoutError), small.session(write=False) as third:
+                    third.execute(text("SELECT 1"))
+        assert len(opened) == 2  # the same two connections, every round
+    finally:
+        small.dispose()
