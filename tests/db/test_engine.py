@@ -1,11 +1,13 @@
 from contextlib import ExitStack
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy.exc
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from piazza.accounts.models import User
-from piazza.db import Database
+from piazza.db import Database, UTCDateTime
 from tests.factories import make_user
 
 
@@ -88,3 +90,17 @@ def test_sessions_beyond_the_pool_wait_for_a_connection_instead_of_opening_more(
         assert len(opened) == 2  # the same two connections, every round
     finally:
         small.dispose()
+
+
+def test_timestamps_read_back_as_aware_utc_from_either_database():
+    read_sqlite = UTCDateTime().result_processor(sqlite.dialect(), None)
+    # SQLAlchemy's text, and a server default's (no fraction)
+    assert read_sqlite("2026-11-27 18:09:41.035123") == datetime(2026, 11, 27, 18, 9, 41, 35123, tzinfo=UTC)
+    # the same text again is the same (immutable) value, not a second parse
+    assert read_sqlite("2026-11-27 18:09:41.035123") is read_sqlite("2026-11-27 18:09:41.035123")
+    assert read_sqlite("2026-11-27 18:09:41").tzinfo is UTC
+    assert read_sqlite(None) is None
+    read_postgres = UTCDateTime().result_processor(postgresql.psycopg.dialect(), None)
+    naive = datetime(2026, 11, 27, 18, 9, 41, 35000)
+    assert read_postgres(naive) == naive.replace(tzinfo=UTC)
+    assert read_postgres(naive).tzinfo is UTC

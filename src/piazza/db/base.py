@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,3 +56,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if isinstance(value, str):  # raw SQLite text, e.g. from a server default
             value = datetime.fromisoformat(value)
         return value.replace(tzinfo=UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        if dialect.name == "sqlite":
+            return _sqlite_text_to_utc
+        return super().result_processor(dialect, coltype)
+
+
+# SQLite keeps timestamps as text (`2026-11-27 18:09:41.035123`, or without the fraction from a server
+# default). Reading one through SQLAlchemy's regex parser took 1.6 µs, and a page of the listing reads
+# the same fifty on every request; a datetime is immutable, so the parsed value can be shared.
+@functools.lru_cache(maxsize=4096)
+def _sqlite_text_to_utc(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
