@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-import piazza.app  # noqa: F401  (loads the packages in the app's order; events alone import in a cycle)
 from piazza.events.queries import LISTING_SETTINGS, ListingQuery, ListingSettings, listing_statement
 from piazza.instance.settings import settings_statement
 

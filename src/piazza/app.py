@@ -96,7 +96,7 @@ def app_from_environment() -> FastAPI:
     app = create_app(load_config())
     # What is loaded by now (the libraries, the app and its routes) lives as long as the worker. Frozen,
     # the collector no longer walks it: a full collection under load took 40-70 ms, with every request
-    # of the worker waiting, and takes 2-3 ms so. Garbage is collected first, or it would stay forever.
+    # of the worker waiting, and now takes 2-3 ms. Garbage is collected first, or it would stay forever.
     gc.collect()
     gc.freeze()
     return app
