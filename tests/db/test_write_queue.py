@@ -132,3 +132,20 @@ def test_a_write_lock_that_fails_fails_the_write_and_the_next_one_runs(db, is_po
     monkeypatch.setattr(db.write_lock, "held", held)
     asyncio.run(asyncio.wait_for(db.write(add_user, "fine@example.org"), 10))
     assert "fine@example.org" in emails(db) and "refused@example.org" not in emails(db)
+
+
+def test_a_lock_that_fails_to_release_does_not_fail_the_writes_it_committed(db, is_postgres, monkeypatch):
+    """Such a write is on disk: telling its caller it failed would invite a retry, and a duplicate."""
+    if is_postgres:
+        pytest.skip("SQLite's writer")
+    held = db.write_lock.held
+
+    @contextmanager
+    def failing_release():
+        with held():
+            yield
+        raise PermissionError("the lock could not be released")
+
+    monkeypatch.setattr(db.write_lock, "held", failing_release)
+    asyncio.run(asyncio.wait_for(db.write(add_user, "committed@example.org"), 10))
+    assert "committed@example.org" in emails(db)

@@ -213,7 +213,8 @@ class WriteQueue:
                             self._jobs.put(None)
                             break
             except BaseException as exc:  # noqa: BLE001  (the lock itself failed, e.g. its file: no hang)
-                if job is not None and not job.future.done():
+                # Only a job the batch did not run fails: one that committed is answered as done.
+                if job is not None and not job.future.done() and all(f is not job.future for f, _ in done):
                     job.future.set_exception(exc)
             durability.submit(_answer_when_durable, database.wal_sync, ticket, done)
 
