@@ -90,7 +90,7 @@ def test_a_write_returns_after_an_fsync_that_saw_its_commit(db, fsyncs):
     assert "durable@example.org" in fsyncs[0]
 
 
-def test_the_callers_context_goes_with_the_write(db, is_postgres):
+def test_the_callers_context_goes_with_the_write(db):
     async def main():
         request_id.set("req-42")
         return await db.write(add_user, "context@example.org")
@@ -103,8 +103,10 @@ def test_dispose_stops_the_writer_thread(db, is_postgres):
     if is_postgres:
         pytest.skip("SQLite's writer")
     asyncio.run(db.write(add_user, "last@example.org"))
-    assert any(thread.name == "piazza-writer" for thread in threading.enumerate())
+    writer = db._write_queue._thread
+    assert writer is not None and writer.is_alive()
     db._write_queue.close()
+    assert not writer.is_alive()
     assert "last@example.org" in emails(db)
 
 
