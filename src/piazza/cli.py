@@ -121,9 +121,9 @@ def serve(
         proxy_headers=False,
         server_header=False,
         # Request limits below the app (README, "Rate limits and request limits"). httptools parses in C;
-        # this subclass of uvicorn's protocol answers 431 and closes once an unfinished request head
-        # passes the limit below (plain httptools buffers a head of any size). A head that arrives whole
-        # in one socket read is parsed anyway; the app's own header cap (431) catches that.
+        # this subclass of uvicorn's protocol bounds the size and time of a request head, the time of a
+        # body, and the connections of one address, and keeps waiting connections from filling the
+        # budget below (piazza/http_protocol.py says how).
         http="piazza.http_protocol:BoundedHttpToolsProtocol",
         # asyncio's loop rather than uvloop, accepting a few connections per wake-up (piazza/event_loop.py
         # says why). Our requests spend their time in Python, where uvloop gained nothing measurable.
@@ -133,7 +133,8 @@ def serve(
         # client that stalls mid-request holds one socket and blocks nobody else.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # Beyond this many open connections per worker uvicorn answers 503 instead of running out of file
-        # descriptors; a reverse proxy in front should queue below it.
+        # descriptors; connections that only wait for a head are closed first to make room (oldest
+        # first, BoundedHttpToolsProtocol). A reverse proxy in front should queue below it.
         limit_concurrency=CONCURRENCY_LIMIT,
         # On shutdown, requests in flight get this long to finish before their connections are cut.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

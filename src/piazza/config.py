@@ -61,6 +61,11 @@ class Config(BaseSettings):
     max_query_length: int = Field(4096, ge=256, description="Query string length in bytes (414).")
     max_header_size: int = Field(16 * 1024, ge=1024, description="All request headers, in bytes (431).")
     body_timeout: float = Field(30.0, gt=0, description="Seconds a request body may stall (408).")
+    body_deadline: float = Field(60.0, gt=0, description="Seconds a whole request body may take (408).")
+    header_timeout: float = Field(10.0, gt=0, description="Seconds a client has to send a request head.")
+    max_connections_per_address: int = Field(
+        64, ge=1, description="Open connections one client address may hold in each worker."
+    )
     # E-mail. Each PIAZZA_SMTP_* value, when set, overrides the same key of the `smtp` setting.
     smtp_host: str = Field("", description="SMTP server; overrides smtp.host.")
     smtp_port: int = Field(0, ge=0, le=65535, description="SMTP port; 0 means smtp.port (or 587 / 465).")
