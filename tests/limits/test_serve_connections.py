@@ -27,7 +27,8 @@ CAP = 8  # connections per address in the `capped` server
 
 def start(tmp_path: Path, **env: str) -> PiazzaProcess:
     data_dir = tmp_path / "data"
-    return PiazzaProcess(f"sqlite:///{data_dir / 'piazza.sqlite3'}", data_dir, PIAZZA_WORKERS="1", **env).start()
+    url = f"sqlite:///{data_dir / 'piazza.sqlite3'}"
+    return PiazzaProcess(url, data_dir, PIAZZA_WORKERS="1", **env).start()
 
 
 @pytest.fixture(scope="module")
