@@ -1,6 +1,6 @@
 # Piazza. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-slow lint format bench
+.PHONY: help install run test test-slow lint format bench bench-stress
 
 PYTHON ?= python3
 VENV := .venv
@@ -28,6 +28,9 @@ test-slow: $(INSTALLED) ## Run the slow suites (crash, two nodes, fuzzing)
 BENCH_ARGS ?=
 bench: $(INSTALLED) ## Load benchmarks with wrk (not part of test); BENCH_ARGS="--events 1000000 --json out.json"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-stress: $(INSTALLED) ## Attacks of issue 15 against piazza serve, with a /api/ping probe; BENCH_ARGS="--duration 20"
+	$(BIN)/python bench/stress.py $(BENCH_ARGS)
 
 lint: $(INSTALLED) ## ruff check and ruff format --check
 	$(BIN)/ruff check src tests $(wildcard bench)
