@@ -62,7 +62,7 @@ class ConnectionLimits:
 @functools.cache
 def connection_limits() -> ConnectionLimits:
     """Read once per worker from the same settings (environment, PIAZZA_CONFIG) the CLI validated."""
-    config = Config()
+    config = Config(**{})  # every value from the environment (the ** keeps mypy from asking for each)
     return ConnectionLimits(
         header_timeout=config.header_timeout,
         body_deadline=config.body_deadline,
