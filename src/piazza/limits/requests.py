@@ -6,7 +6,8 @@
 - multipart/form-data: the parts are counted while streaming (by their boundary lines); too many → 413.
 - application/json: the body is read first (it is under the cap), and refused with 400 when it is not
   UTF-8 (RFC 8259 §8.1) or nests deeper than the cap, before any parser can recurse into it.
-- A body that stops arriving for `body_timeout` seconds → 408.
+- A body that stops arriving for `body_timeout` seconds → 408. (Its whole time is bounded below the app,
+  by `piazza serve`'s protocol: piazza.http_protocol, PIAZZA_BODY_DEADLINE.)
 - Query strings longer than the cap → 414; request headers larger than the cap together → 431.
 
 `piazza serve` bounds what uvicorn buffers of an unfinished request head (piazza.http_protocol) and
