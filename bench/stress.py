@@ -10,8 +10,8 @@ bounded in count and time.
 2. images: 16 concurrent `POST /api/event` uploads of the worst image allowed: a PNG of the largest
    pixel count the server accepts, in one colour, so it compresses to a few hundred KB.
 3. heads: 2,000 connections (the 1,000-connection budget of each worker) that send half a request head
-   and wait, re-opened when the server closes them. 3a sends them all from 127.0.0.1, where the
-   per-address cap holds; 3b spreads them over 127.0.0.3-127.0.0.42 (50 each, under the cap), where
+   and wait, re-opened (once a second) when the server closes them. 3a sends them all from 127.0.0.1,
+   where the per-address cap holds; 3b spreads them over 127.0.0.3-127.0.0.42 (50 each, under the cap), where
    only closing waiting connections to make room keeps the budget for real requests.
 
 During each attack a probe sends `GET /api/ping` every 50 ms, each on a fresh connection from 127.0.0.2
@@ -29,6 +29,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import multiprocessing
+import multiprocessing.queues
+import multiprocessing.synchronize
 import os
 import signal
 import socket
@@ -56,6 +59,7 @@ EMAIL = "stress@example.org"
 WORKERS = 2
 HEADS_PER_WORKER = 1000  # uvicorn's limit_concurrency in `piazza serve`
 MiB = 1024 * 1024
+Stop = threading.Event | multiprocessing.synchronize.Event
 IMAGE_ATTACK_LIMIT = 300  # seconds the 16 uploads may take in all
 MEMORY_GUARD_MB = 12 * 1024  # the workers together; past it the server is killed and the attack ends
 
@@ -198,24 +202,29 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def run_attack(
-    name: str, attack: Callable[[Server, threading.Event], str], duration: float, finite: bool = False
+    name: str, attack: Callable[[Server, Stop], str], duration: float, finite: bool = False
 ) -> None:
     """Run `attack` for `duration` seconds; a `finite` one (a fixed set of requests) runs until it is
     done, for at most IMAGE_ATTACK_LIMIT seconds."""
     with piazza_serve() as server:
         probe = Probe(server)
         prober = threading.Thread(target=probe.run, daemon=True)
-        stop = threading.Event()
-        outcome: list[str] = []
-        attacker = threading.Thread(target=lambda: outcome.append(attack(server, stop)), daemon=True)
+        # The attack runs in a child process, so its threads never make the probe wait for the GIL.
+        context = multiprocessing.get_context("fork")
+        stop = context.Event()
+        outcomes: multiprocessing.queues.SimpleQueue[str] = context.SimpleQueue()
+        attacker = context.Process(target=lambda: outcomes.put(attack(server, stop)), daemon=True)
         started = time.monotonic()
+        attacker.start()  # forked before the probe thread starts: a fork copies only the calling thread
         prober.start()
-        attacker.start()
         attacker.join(timeout=IMAGE_ATTACK_LIMIT if finite else duration)
         stop.set()
         attacker.join(timeout=60)
+        if attacker.is_alive():
+            attacker.kill()
         probe.stop.set()
         prober.join(timeout=PROBE_TIMEOUT + 5)
+        outcome = [] if outcomes.empty() else [outcomes.get()]
         elapsed = time.monotonic() - started
         latencies = probe.latencies_ms
         within = not probe.failures and bool(latencies) and max(latencies) <= PROBE_BUDGET_MS
@@ -238,12 +247,12 @@ def run_attack(
         sys.stdout.flush()
 
 
-def no_attack(server: Server, stop: threading.Event) -> str:
+def no_attack(server: Server, stop: Stop) -> str:
     stop.wait()
     return "none"
 
 
-def hostile_json(server: Server, stop: threading.Event) -> str:
+def hostile_json(server: Server, stop: Stop) -> str:
     body = b'"' + b'\\"' * (MiB // 2 - 1)  # one quote, then escaped quotes: a string never closed
     request = (
         b"PUT /api/user HTTP/1.1\r\nHost: piazza\r\nContent-Type: application/json\r\n"
@@ -286,7 +295,7 @@ def worst_image() -> bytes:
     return out.getvalue()
 
 
-def image_uploads(server: Server, stop: threading.Event) -> str:
+def image_uploads(server: Server, stop: Stop) -> str:
     image = worst_image()
     login = httpx.post(
         f"{server.url}/oauth/login",
@@ -329,8 +338,8 @@ def image_uploads(server: Server, stop: threading.Event) -> str:
     )
 
 
-def half_sent_heads(sources: list[str]) -> Callable[[Server, threading.Event], str]:
-    def attack(server: Server, stop: threading.Event) -> str:
+def half_sent_heads(sources: list[str]) -> Callable[[Server, Stop], str]:
+    def attack(server: Server, stop: Stop) -> str:
         opened = refused = 0
         max_opens = 20 * len(sources)
         open_sockets: dict[int, socket.socket] = {}
@@ -371,7 +380,7 @@ def half_sent_heads(sources: list[str]) -> Callable[[Server, threading.Event], s
                 if stop.is_set() or opened >= max_opens:
                     break
                 open_one(slot)
-            stop.wait(0.2)
+            stop.wait(1.0)  # a pass a second: holding connections, not flooding with new ones
         still_open = len(open_sockets)
         for sock in open_sockets.values():
             sock.close()
