@@ -10,7 +10,7 @@ bounded in count and time.
 2. images: 16 concurrent `POST /api/event` uploads of the worst image allowed: a PNG of the largest
    pixel count the server accepts, in one colour, so it compresses to a few hundred KB.
 3. heads: 2,000 connections (the 1,000-connection budget of each worker) that send half a request head
-   and wait, re-opened (once a second) when the server closes them. 3a sends them all from 127.0.0.1,
+   and wait, re-opened when the server closes them (after 10 s when answered 429). 3a sends them all from 127.0.0.1,
    where the per-address cap holds; 3b spreads them over 127.0.0.3-127.0.0.42 (50 each, under the cap), where
    only closing waiting connections to make room keeps the budget for real requests.
 
@@ -361,8 +361,12 @@ def half_sent_heads(sources: list[str]) -> Callable[[Server, Stop], str]:
 
         for slot in range(len(sources)):
             open_one(slot)
+        retry_at: dict[int, float] = {}
         while not stop.is_set():
-            # Re-open what the server closed (a 429, a 408, or closed to make room), up to max_opens.
+            # Re-open what the server closed (a 408, or closed to make room) on the next pass, once a
+            # second; a slot answered 429 (the per-address cap) after its Retry-After of 10 s. Holding
+            # connections, not flooding the accept queue with new ones.
+            now = time.monotonic()
             for slot in range(len(sources)):
                 sock = open_sockets.get(slot)
                 if sock is not None:
@@ -371,6 +375,7 @@ def half_sent_heads(sources: list[str]) -> Callable[[Server, Stop], str]:
                             raise ConnectionResetError
                         if sock.recv(64).startswith(b"HTTP/1.1 429"):
                             refused += 1
+                            retry_at[slot] = now + 10
                         raise ConnectionResetError
                     except BlockingIOError:
                         continue
@@ -379,8 +384,9 @@ def half_sent_heads(sources: list[str]) -> Callable[[Server, Stop], str]:
                         del open_sockets[slot]
                 if stop.is_set() or opened >= max_opens:
                     break
-                open_one(slot)
-            stop.wait(1.0)  # a pass a second: holding connections, not flooding with new ones
+                if retry_at.get(slot, 0) <= now:
+                    open_one(slot)
+            stop.wait(1.0)
         still_open = len(open_sockets)
         for sock in open_sockets.values():
             sock.close()
