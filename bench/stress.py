@@ -10,9 +10,10 @@ bounded in count and time.
 2. images: 16 concurrent `POST /api/event` uploads of the worst image allowed: a PNG of the largest
    pixel count the server accepts, in one colour, so it compresses to a few hundred KB.
 3. heads: 2,000 connections (the 1,000-connection budget of each worker) that send half a request head
-   and wait, re-opened when the server closes them (after 10 s when answered 429). 3a sends them all from 127.0.0.1,
-   where the per-address cap holds; 3b spreads them over 127.0.0.3-127.0.0.42 (50 each, under the cap), where
-   only closing waiting connections to make room keeps the budget for real requests.
+   and wait, re-opened when the server closes them (after 10 s when answered 429). 3a sends them all
+   from 127.0.0.1, where the per-address cap holds; 3b spreads them over 127.0.0.3-127.0.0.42 (50
+   each, under the cap), where only closing waiting connections to make room keeps the budget for
+   real requests.
 
 During each attack a probe sends `GET /api/ping` every 50 ms, each on a fresh connection from 127.0.0.2
 (another client: the per-address cap does not concern it), and the script prints whether every ping
