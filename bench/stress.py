@@ -157,6 +157,8 @@ class Probe:
     hwm_mb: dict[int, float] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     killed: bool = False
+    started: float = field(default_factory=time.monotonic)
+    slow_at: list[float] = field(default_factory=list)  # seconds into the attack of each slow ping
 
     def ping_once(self) -> float | None:
         started = time.perf_counter()
@@ -183,6 +185,8 @@ class Probe:
                 self.failures += 1
             else:
                 self.latencies_ms.append(latency)
+                if latency > PROBE_BUDGET_MS:
+                    self.slow_at.append(started - self.started)
             total = 0.0
             for pid in self.server.workers:
                 rss = memory_mb(pid, "VmRSS")
@@ -237,6 +241,11 @@ def run_attack(
             f"p99 {percentile(latencies, 0.99):.1f} ms, p50 {percentile(latencies, 0.5):.1f} ms; "
             f"every ping within {PROBE_BUDGET_MS:.0f} ms: {'yes' if within else 'NO'}"
         )
+        if probe.slow_at:
+            print(
+                f"   {len(probe.slow_at)} pings over {PROBE_BUDGET_MS:.0f} ms, sent between "
+                f"{min(probe.slow_at):.1f} s and {max(probe.slow_at):.1f} s into the attack"
+            )
         if probe.killed:
             print(f"   the workers passed {MEMORY_GUARD_MB} MB together: the server was killed")
         for pid in server.workers:
