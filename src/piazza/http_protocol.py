@@ -58,6 +58,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             b"content-type: text/plain; charset=utf-8\r\n"
+            b"x-content-type-options: nosniff\r\n"
             b"content-length: %d\r\n"
             b"connection: close\r\n\r\n%s" % (len(HEAD_TOO_LARGE), HEAD_TOO_LARGE)
         )
