@@ -43,7 +43,7 @@ def largest_side(kind: str) -> int:
     except ImportError:  # before issue 15: one cap in events/images.py, checked with `>`
         from piazza.events import images
 
-        return math.isqrt(images.MAX_IMAGE_PIXELS - 1)
+        return math.isqrt(int(getattr(images, "MAX_IMAGE_PIXELS")) - 1)  # noqa: B009  (gone since)
     if kind != "progressive-jpeg":
         return math.isqrt(imaging.MAX_PIXELS)
     # A 4:2:0 JPEG: 3 bytes a pixel of coefficients, plus 8 a pixel of the decode at 1/2..1/8 scale.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import io
 import math
 import threading
@@ -29,7 +28,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 from PIL import Image, ImageCms, JpegImagePlugin
 from starlette.concurrency import run_in_threadpool
@@ -162,11 +161,11 @@ def _decode_cost(source: Image.Image, declared: tuple[int, int], is_jpeg: bool) 
     if declared_width * declared_height > MAX_JPEG_PIXELS:
         return DECODE_BUDGET_BYTES + 1
     # Each component keeps 2 bytes per sample of coefficients; chroma components are subsampled.
-    components = getattr(source, "layer", None) or [("", 1, 1, 0)] * 3
-    most_h = max(c[2] for c in components) or 1
-    most_v = max(c[1] for c in components) or 1
+    layers: list[tuple[int, int, int, int]] = getattr(source, "layer", None) or [(0, 1, 1, 0)] * 3
+    sampling = [(max(1, h), max(1, v)) for _, h, v, _ in layers]  # (id, h, v, table) from the SOF
+    most = max(h for h, _ in sampling) * max(v for _, v in sampling)
     padded = math.ceil(declared_width / 16) * 16 * math.ceil(declared_height / 16) * 16
-    coefficients = sum(2 * padded * c[2] * c[1] // (most_h * most_v) for c in components)
+    coefficients = sum(2 * padded * h * v // most for h, v in sampling)
     return coefficients + width * height * 8
 
 
@@ -175,7 +174,7 @@ def _orientation(source: Image.Image) -> int:
         value = source.getexif().get(_ORIENTATION, 1)
     except Exception:  # a corrupt EXIF block is ignored, as browsers do
         return 1
-    return value if isinstance(value, int) else 1
+    return int(value) if isinstance(value, int) else 1
 
 
 def _converted(image: Image.Image, mode: str) -> Image.Image:
@@ -211,14 +210,14 @@ def give_back_freed_memory() -> None:
         _malloc_trim(0)
 
 
-def _find_malloc_trim() -> ctypes._CFuncPtr | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+def _libc_malloc_trim() -> Callable[[int], int] | None:
     try:
-        return ctypes.CDLL(name).malloc_trim  # type: ignore[no-any-return]
+        trim = ctypes.CDLL(None).malloc_trim  # the symbols of the running process, libc's among them
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to call
         return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return cast("Callable[[int], int]", trim)
 
 
-_malloc_trim = _find_malloc_trim()
+_malloc_trim = _libc_malloc_trim()
