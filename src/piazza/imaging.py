@@ -38,7 +38,7 @@ from piazza.errors import Invalid
 # What one decode may hold at its peak, estimated from the header before decoding: 8 bytes a pixel
 # for most formats (Pillow keeps RGB(A) as 4 bytes a pixel, and one mode conversion or the alpha
 # premultiplication of a resize copies it once), for JPEG the coefficient buffers plus 8 bytes a pixel
-# of the reduced decode. 16 megapixels of PNG fit; a 40-megapixel camera JPEG (4:2:0) fits too.
+# of the reduced decode. 16.7 megapixels of PNG fit; a JPEG of 38 (4:2:0), 29 (4:2:2) or 20 (4:4:4).
 DECODE_BUDGET_BYTES = 128 * 1024 * 1024
 MAX_PIXELS = DECODE_BUDGET_BYTES // 8  # 16.7 megapixels: the cap for all but JPEG
 MAX_JPEG_PIXELS = 50_000_000  # a JPEG may declare more, decoded reduced, if its buffers fit the budget
