@@ -113,7 +113,8 @@ async def _image_for(
 ) -> ProcessedImage | None:
     """The uploaded or fetched image, decoded; None when the request brings no new image (§5.7)."""
     if upload is not None:
-        return await in_turn(process_image, upload.data)
+        with upload.file:
+            return await in_turn(process_image, upload.file)
     url = data.get("image_url")
     if not is_truthy(url):
         return None

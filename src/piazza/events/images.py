@@ -20,6 +20,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -58,15 +59,17 @@ class ProcessedImage:
         return len(self.main)
 
 
-def process_image(data: bytes) -> ProcessedImage:
+def process_image(source: bytes | BinaryIO) -> ProcessedImage:
     """Decode any image Pillow reads and re-encode it as JPEG, within piazza.imaging's memory bound.
 
-    Raises Invalid (400) if it is not an image, ImageTooLarge or TooManyPixels (413) if it is too big.
+    A file (an upload) is read only once the decode's turn has come. Raises Invalid (400) if it is not
+    an image, ImageTooLarge or TooManyPixels (413) if it is too big.
     """
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageTooLarge()
     try:
         with decode_slot():
+            data = source if isinstance(source, bytes) else source.read(MAX_IMAGE_BYTES + 1)
+            if len(data) > MAX_IMAGE_BYTES:
+                raise ImageTooLarge()
             main = decode_fitted(data, MAIN_BOX, alpha=False)
             thumb = main.resize(_fit(main.size, THUMB_BOX), Image.Resampling.LANCZOS, reducing_gap=2.0)
             processed = ProcessedImage(

@@ -146,7 +146,8 @@ async def _write(request: Request, slug: str | None) -> Response:
     image = None
     try:
         if upload is not None:
-            image = await in_turn(process_image, upload.data)
+            with upload.file:
+                image = await in_turn(process_image, upload.file)
         try:
             layout, written = await _write_once(request, slug, form, image, context)
         except IntegrityError:  # two writers chose the same free slug: run again (see events/api.py)
