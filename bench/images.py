@@ -5,9 +5,10 @@ anonymous `POST /api/event` requests (the `allow_anon_event` default) each carry
 the code under test accepts, and prints, per worker process, its peak RSS (VmHWM) and its RSS once the
 uploads are done, with the answers' status codes. The worst image is the largest the pixel cap lets
 through, as a small file of few colours: an RGBA PNG by default (its alpha costs a conversion copy),
-or `--kind progressive-jpeg` (coefficients buffered for the whole image).
+`--kind progressive-jpeg` (coefficients buffered for the whole image), or `--kind big-png`, the PNG
+with rows of noise that make it a 9 MB file (each upload's body counts too).
 
-    .venv/bin/python bench/images.py [--uploads 16] [--kind rgba-png|rgb-png|progressive-jpeg]
+    .venv/bin/python bench/images.py [--uploads 16] [--kind rgba-png|big-png|rgb-png|progressive-jpeg]
 
 It measures whatever `piazza` the interpreter imports, so PYTHONPATH=<checkout>/src measures another
 checkout (the servers inherit it). Target: every worker under 300 MB.
@@ -59,13 +60,16 @@ def largest_side(kind: str) -> int:
 def worst_image(kind: str) -> tuple[bytes, str, str]:
     """The image bytes, their file name and content type."""
     side = largest_side(kind)
-    mode = "RGBA" if kind == "rgba-png" else "RGB"
+    mode = "RGB" if kind in ("rgb-png", "progressive-jpeg") else "RGBA"
     image = Image.new(mode, (side, side), (200, 30, 30, 128)[: len(mode)])
     ImageDraw.Draw(image).line((0, 0, side - 1, side - 1), fill=(0, 0, 255, 255)[: len(mode)], width=9)
     out = io.BytesIO()
     if kind == "progressive-jpeg":
         image.save(out, "JPEG", progressive=True, quality=50, subsampling=2)
         return out.getvalue(), "worst.jpg", "image/jpeg"
+    if kind == "big-png":  # rows of noise until the file nears the 10 MiB upload cap
+        rows = 9 * 1024 * 1024 // (4 * side)
+        image.paste(Image.frombytes("RGBA", (side, rows), os.urandom(4 * side * rows)), (0, 0))
     image.save(out, "PNG")
     return out.getvalue(), "worst.png", "image/png"
 
@@ -112,7 +116,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--uploads", type=int, default=16)
-    parser.add_argument("--kind", choices=["rgba-png", "rgb-png", "progressive-jpeg"], default="rgba-png")
+    kinds = ["rgba-png", "big-png", "rgb-png", "progressive-jpeg"]
+    parser.add_argument("--kind", choices=kinds, default="rgba-png")
     args = parser.parse_args()
 
     data, name, content_type = worst_image(args.kind)
