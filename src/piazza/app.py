@@ -153,5 +153,6 @@ def _add_error_handlers(app: FastAPI) -> None:
         return PlainTextResponse(
             f"Internal Server Error (request id {request_id})",
             status_code=500,
-            headers={"X-Request-ID": request_id},
+            # Starlette sends this one outside every middleware, so its headers are set here.
+            headers={"X-Request-ID": request_id, "X-Content-Type-Options": "nosniff"},
         )

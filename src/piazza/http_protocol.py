@@ -220,6 +220,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(
             b"HTTP/1.1 %d %s\r\n"
             b"content-type: text/plain; charset=utf-8\r\n"
+            b"x-content-type-options: nosniff\r\n"
             b"content-length: %d\r\n"
             b"%s"
             b"connection: close\r\n\r\n%s" % (status, reason[status], len(message), extra_headers, message)

@@ -22,7 +22,12 @@ class RequestIdFilter(logging.Filter):
 
 
 class RequestIdMiddleware:
-    """Gives each request a random id, sent back as `X-Request-ID` and written in its log lines."""
+    """Gives each request a random id, sent back as `X-Request-ID` and written in its log lines.
+
+    Being the outermost of Piazza's middleware, it also marks every answer `X-Content-Type-Options:
+    nosniff`, the error answers of the other middleware (413, 414, 429, ...) included: a browser must
+    never read an uploaded image or an echoed error text as HTML or script.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,7 +42,9 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                headers.setdefault("X-Content-Type-Options", "nosniff")
             await send(message)
 
         try:

@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
 from piazza.config import Config
@@ -39,6 +38,7 @@ from piazza.events.openapi import (
     MEDIA,
 )
 from piazza.events.schemas import Upload, is_truthy, read_event_body
+from piazza.imaging import in_turn
 from piazza.instance.settings import FEED_KEYS, get_setting, get_settings_of
 from piazza.oauth.bearer import Caller, InsufficientScope, get_caller, require
 from piazza.oauth.scopes import Permission, role_grants
@@ -113,7 +113,8 @@ async def _image_for(
 ) -> ProcessedImage | None:
     """The uploaded or fetched image, decoded; None when the request brings no new image (§5.7)."""
     if upload is not None:
-        return await run_in_threadpool(process_image, upload.data)
+        with upload.file:
+            return await in_turn(process_image, upload.file)
     url = data.get("image_url")
     if not is_truthy(url):
         return None
@@ -124,7 +125,7 @@ async def _image_for(
     if caller.is_anonymous and not await _db(request).read(get_setting, "allow_anon_event"):
         raise Forbidden()  # refuse before fetching anything on behalf of a visitor who may not post
     raw = await fetch_image(url.strip(), allow_private=_config(request).allow_private_fetch)
-    return await run_in_threadpool(process_image, raw)
+    return await in_turn(process_image, raw)
 
 
 async def _write_event(request: Request, caller: Caller, *, updating: bool) -> Response:

@@ -1,7 +1,9 @@
 """Event images (gancio-api.md §5.7): decode and re-encode uploads, fetch `image_url` safely, store files.
 
 Every image is decoded with Pillow and re-encoded to JPEG (at most 1200 px wide, and a 500 px
-thumbnail), so nothing but a clean JPEG ever reaches the media folder.
+thumbnail), so nothing but a clean JPEG ever reaches the media folder: upright, in sRGB, without the
+uploader's metadata (EXIF and its GPS position, comments, text chunks). Decoding is bounded in memory
+and in concurrency by piazza.imaging.
 
 `image_url` is fetched server-side, which makes the server a client of whatever URL a caller names
 (SSRF). The fetch therefore resolves the host itself, refuses private, loopback, link-local, multicast
@@ -13,24 +15,25 @@ checked the same way. Size, time and content type are capped.
 from __future__ import annotations
 
 import asyncio
-import io
 import ipaddress
 import secrets
 import socket
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-from PIL import Image, ImageOps
+from PIL import Image
 
 from piazza.errors import Invalid
+from piazza.imaging import UnreadableImage, decode_fitted, decode_slot, encode, give_back_freed_memory
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MAX_IMAGE_PIXELS = 50_000_000
-MAIN_WIDTH = 1200
-THUMB_WIDTH = 500
+# Widths as in Gancio; heights capped at three times the width, so a very tall image cannot make a
+# stored file (and its resize) of many megapixels.
+MAIN_BOX = (1200, 3600)
+THUMB_BOX = (500, 1500)
 FETCH_TIMEOUT_SECONDS = 10.0
 MAX_REDIRECTS = 3
 THUMB_FOLDER = "thumb"
@@ -56,44 +59,40 @@ class ProcessedImage:
         return len(self.main)
 
 
-def process_image(data: bytes) -> ProcessedImage:
-    """Decode any image Pillow reads and re-encode it as JPEG. Raises Invalid if it is not one."""
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ImageTooLarge()
+def process_image(source: bytes | BinaryIO) -> ProcessedImage:
+    """Decode any image Pillow reads and re-encode it as JPEG, within piazza.imaging's memory bound.
+
+    A file (an upload) is read only once the decode's turn has come. Raises Invalid (400) if it is not
+    an image, ImageTooLarge or TooManyPixels (413) if it is too big.
+    """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                if probe.width * probe.height > MAX_IMAGE_PIXELS:
-                    raise ImageTooLarge()
-                probe.load()
-                image = ImageOps.exif_transpose(probe).convert("RGB")
-    except ImageTooLarge:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        with decode_slot():
+            data = source if isinstance(source, bytes) else source.read(MAX_IMAGE_BYTES + 1)
+            if len(data) > MAX_IMAGE_BYTES:
+                raise ImageTooLarge()
+            main = decode_fitted(data, MAIN_BOX, alpha=False)
+            thumb = main.resize(_fit(main.size, THUMB_BOX), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            processed = ProcessedImage(
+                name=f"{secrets.token_hex(16)}.jpg",
+                main=_jpeg(main),
+                thumb=_jpeg(thumb),
+                width=main.width,
+                height=main.height,
+            )
+    except UnreadableImage:
         raise Invalid("image: not a readable image file", field="image") from None
-    main = _shrunk(image, MAIN_WIDTH)
-    thumb = _shrunk(image, THUMB_WIDTH)
-    return ProcessedImage(
-        name=f"{secrets.token_hex(16)}.jpg",
-        main=_jpeg(main),
-        thumb=_jpeg(thumb),
-        width=main.width,
-        height=main.height,
-    )
+    finally:
+        give_back_freed_memory()
+    return processed
 
 
-def _shrunk(image: Image.Image, width: int) -> Image.Image:
-    if image.width <= width:  # never enlarged
-        return image
-    height = max(1, round(image.height * width / image.width))
-    return image.resize((width, height), Image.Resampling.LANCZOS)
+def _fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    scale = min(box[0] / size[0], box[1] / size[1], 1.0)  # never enlarged
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _jpeg(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=90, progressive=True, optimize=True)
-    return out.getvalue()
+    return encode(image, "JPEG", quality=90, progressive=True, optimize=True)
 
 
 def save_image(media_dir: Path, image: ProcessedImage) -> None:

@@ -7,10 +7,11 @@ plain dict of field values, where an absent field is absent: update rules depend
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
@@ -28,7 +29,11 @@ MAX_FIELD_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class Upload:
-    data: bytes
+    """An uploaded file, left where Starlette spooled it (on disk beyond 1 MB) until its turn to be
+    decoded comes (piazza.imaging), so uploads waiting for their turn hold no memory. Whoever takes it
+    closes the file (a temporary file, deleted on close)."""
+
+    file: BinaryIO
     filename: str
 
 
@@ -62,12 +67,15 @@ async def read_event_body(request: Request) -> tuple[dict[str, Any], Upload | No
                 if name == "image":
                     for value in values:
                         if isinstance(value, UploadFile):
-                            if value.size is not None and value.size > MAX_IMAGE_BYTES:
+                            size = value.size if value.size is not None else _size_of(value.file)
+                            if size > MAX_IMAGE_BYTES:
                                 raise ImageTooLarge()
-                            data = await value.read()
                             # A file part without content is the "dummy file" some clients always send.
-                            if data:
-                                upload = Upload(data=data, filename=value.filename or "")
+                            if size:
+                                await value.seek(0)
+                                upload = Upload(file=value.file, filename=value.filename or "")
+                                # The file is handed on: closing the form below must not close it.
+                                value.file = io.BytesIO()
                         else:
                             fields["image"] = value
                     continue
@@ -126,3 +134,9 @@ def parse_bool(value: Any) -> bool:
 def is_truthy(value: Any) -> bool:
     """JavaScript truthiness, which Gancio's checks use (`''`, 0, null and false are falsy)."""
     return bool(value) if not isinstance(value, list | dict) else True
+
+
+def _size_of(file: BinaryIO) -> int:
+    size = file.seek(0, 2)  # a spooled file: in memory or on local disk, a cheap seek
+    file.seek(0)
+    return size

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, PlainTextResponse
 
 from piazza.accounts.forms import optional_bool, read_body
 from piazza.errors import Invalid
+from piazza.imaging import in_turn
 from piazza.instance import images, service
 from piazza.instance.openapi import SETTING_BODY, SMTP_BODY, image_upload_body
 from piazza.mail import wake_mail_worker
@@ -79,7 +79,7 @@ async def _upload(request: Request, image: images.InstanceImage) -> PlainTextRes
         data = await upload.read(images.MAX_UPLOAD_BYTES + 1)
         await form.close()
         if data:
-            png = await run_in_threadpool(images.to_png, data, image.width)
+            png = await in_turn(images.to_png, data, image.width)
     state = request.app.state
     # No file resets to the bundled default and answers 200 (Gancio never answers, §3.8).
     await state.db.write(images.save_image, state.config.data_dir, image, png)

@@ -1,27 +1,25 @@
 """The instance's logo, fallback image and header image (gancio-api.md §2.9, §2.16).
 
-An upload is decoded with Pillow (anything else is refused), shrunk to its width (never enlarged),
-re-encoded as PNG and stored under the data folder with a fixed name; the setting records that it is
-set. Files are served only from those fixed names, never from a path taken from a setting.
+An upload is decoded with Pillow (anything else is refused) within piazza.imaging's memory bound,
+shrunk to its width (never enlarged; at most three widths tall), stripped of its metadata, re-encoded
+as PNG and stored under the data folder with a fixed name; the setting records that it is set. Files
+are served only from those fixed names, never from a path taken from a setting.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from piazza.errors import Invalid
+from piazza.imaging import UnreadableImage, decode_fitted, decode_slot, encode, give_back_freed_memory
 from piazza.instance.settings import get_setting, set_setting
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # refuse decompression bombs well before they reach memory
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 CACHE_CONTROL = "public, max-age=600"  # Gancio: 10 minutes
 
@@ -52,28 +50,19 @@ def images_dir(data_dir: Path) -> Path:
 def to_png(data: bytes, width: int) -> bytes:
     """Decode any image Pillow knows, fit it to `width` (never wider) and encode it as PNG.
 
-    Raises Invalid for something that is not an image, too big, or too many pixels.
+    Upright, in sRGB, with no metadata; decoded within piazza.imaging's bound. Raises Invalid (400)
+    for something that is not an image or too big a file, TooManyPixels (413) for too many pixels.
     """
     if len(data) > MAX_UPLOAD_BYTES:
         raise Invalid(f"the image is too large (at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    raise Invalid("the image has too many pixels")
-                image.load()
-                converted = image.convert("RGBA")
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError):
+        with decode_slot():
+            image = decode_fitted(data, (width, width * 3), alpha=True)
+            return encode(image, "PNG", optimize=True)
+    except UnreadableImage:
         raise Invalid("not an image") from None
-    except (ValueError, SyntaxError):  # Pillow's plugins raise these for truncated or odd files
-        raise Invalid("not an image") from None
-    if converted.width > width:
-        height = max(1, round(converted.height * width / converted.width))
-        converted = converted.resize((width, height), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    converted.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    finally:
+        give_back_freed_memory()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from piazza.accounts.models import Role
 from piazza.errors import Invalid, PiazzaError
 from piazza.events import service as events
+from piazza.imaging import in_turn
 from piazza.instance import images
 from piazza.instance.service import SECRET_MASK
 from piazza.mail import wake_mail_worker
@@ -325,7 +325,7 @@ async def upload_image(request: Request, field: str) -> Response:
             return await _settings_page(request, 400, error="Choose an image file to upload.")
         else:
             try:
-                png = await run_in_threadpool(images.to_png, data, images.IMAGES[field].width)
+                png = await in_turn(images.to_png, data, images.IMAGES[field].width)
             except Invalid as exc:
                 return await _settings_page(request, 400, error=f"{_message(exc)}.")
         state = request.app.state

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from piazza.errors import Invalid, NotFound, PiazzaError
@@ -17,6 +16,7 @@ from piazza.events.images import ProcessedImage, delete_image_files, process_ima
 from piazza.events.places import search_places
 from piazza.events.schemas import read_event_body
 from piazza.events.tags import search_tags
+from piazza.imaging import in_turn
 from piazza.oauth.api import form_pairs
 from piazza.web.public import SUGGESTIONS
 from piazza.web.render import Layout, error_page, load, render
@@ -146,7 +146,8 @@ async def _write(request: Request, slug: str | None) -> Response:
     image = None
     try:
         if upload is not None:
-            image = await run_in_threadpool(process_image, upload.data)
+            with upload.file:
+                image = await in_turn(process_image, upload.file)
         try:
             layout, written = await _write_once(request, slug, form, image, context)
         except IntegrityError:  # two writers chose the same free slug: run again (see events/api.py)
