@@ -117,6 +117,15 @@ def open_source(source: str) -> GancioSource:
                 cursor.execute("SET SESSION TRANSACTION READ ONLY")
                 cursor.execute("SET time_zone = '+00:00'")  # DATETIME values are UTC (Sequelize)
 
+    if dialect == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _json_as_text(dbapi_connection: Any, _record: Any) -> None:
+            from psycopg.types.json import set_json_loads
+
+            # JSON columns as their text, as the other engines give them: decoded once, in as_json.
+            set_json_loads(_text_of, dbapi_connection)
+
     try:
         connection = engine.connect()
         if dialect == "sqlite":
@@ -129,6 +138,10 @@ def open_source(source: str) -> GancioSource:
     opened = GancioSource(engine, connection, dialect, columns)
     check_schema(opened)
     return opened
+
+
+def _text_of(data: str | bytes) -> str:
+    return data.decode("utf-8") if isinstance(data, bytes) else data
 
 
 def _column_names(connection: Connection, table_name: str) -> list[str]:

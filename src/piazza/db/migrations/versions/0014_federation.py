@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0014_federation"
 down_revision: str | None = "0007_listing_indexes"
 branch_labels: str | Sequence[str] | None = None
