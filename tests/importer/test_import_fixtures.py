@@ -259,3 +259,23 @@ def test_announcements_and_messages(imported, db_of):
     messages = client.get("/api/event/messages/18", headers=admin)
     assert messages.status_code == 200
     assert [m["message"] for m in messages.json()] == [m["message"] for m in gancio.expected["messages"]]
+
+
+def test_the_source_refuses_writes(gancio):
+    """The importer's own connection cannot change the Gancio database, whatever it sends."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from piazza.importer.source import open_source
+
+    source = open_source(gancio.source)
+    try:
+        assert source.count("events") == 50
+        with pytest.raises(SQLAlchemyError):
+            source.connection.exec_driver_sql("DELETE FROM announcements")
+    finally:
+        source.close()
+    source = open_source(gancio.source)
+    try:
+        assert source.count("announcements") == 2
+    finally:
+        source.close()

@@ -349,7 +349,10 @@ class _Importer:
             rows[key] = row
         public_key, private_key = keys.pop("publicKey", None), keys.pop("privateKey", None)
         if isinstance(public_key, str) and isinstance(private_key, str):
-            self.db.add(InstanceKey(id=1, public_key_pem=public_key, private_key_pem=private_key))
+            created = _created(rows["publicKey"])
+            self.db.add(
+                InstanceKey(id=1, public_key_pem=public_key, private_key_pem=private_key, created_at=created)
+            )
             self.report.table("settings").imported += 2
             self.report.notes.append("The instance's key pair is kept: followers keep trusting its actor.")
         elif public_key is not None or private_key is not None:
@@ -360,7 +363,7 @@ class _Importer:
         if "instance_name" not in keys and public_key is not None:
             # Gancio's actor name when no row names one; pinned so that a later default cannot move it.
             keys["instance_name"] = "relay"
-            rows["instance_name"] = {}
+            rows["instance_name"] = rows["publicKey"]
         for key, value in keys.items():
             row = rows[key]
             if key in DROPPED_SETTINGS or key.startswith("plugin_"):
@@ -385,13 +388,16 @@ class _Importer:
                 )
             elif key not in KNOWN_SETTINGS:
                 self.report.notes.append(f"Setting {key!r} is not one of Gancio's; kept as it was.")
-            is_secret = bool(as_bool(row.get("is_secret")))
+            try:
+                is_secret = bool(as_bool(row.get("is_secret")))
+            except ValueError:
+                is_secret = True  # unreadable: the safe side
             yield {
                 "key": key,
                 "value": value,
                 "is_secret": is_secret,
-                "created_at": _created(row) if row else utcnow(),
-                "updated_at": _updated(row) if row else utcnow(),
+                "created_at": _created(row),
+                "updated_at": _updated(row),
             }
 
     def _instance_image(self, key: str, value: Any) -> Any:
@@ -656,7 +662,8 @@ class _Importer:
             self.db.execute(
                 update(Event.__table__)
                 .where(Event.__table__.c.id == bindparam("event_id"))
-                .values(parent_id=bindparam("parent")),
+                # updated_at given, or its onupdate would stamp the import's time on every occurrence.
+                .values(parent_id=bindparam("parent"), updated_at=bindparam("updated")),
                 batch,
             )
 
@@ -698,7 +705,7 @@ class _Importer:
             if slug:
                 slugs.add(slug)
             if parent_id is not None:
-                parents.append({"event_id": event_id, "parent": parent_id})
+                parents.append({"event_id": event_id, "parent": parent_id, "updated": _updated(row)})
             self.event_ids.add(event_id)
             yield {
                 "id": event_id,
