@@ -77,7 +77,9 @@ KNOWN_SETTINGS = {
 # Tables `--force` keeps: request counters are not the instance's data.
 KEPT_TABLES = {RateLimitCounter.__tablename__}
 # Tables whose integer ids are given explicitly, so PostgreSQL's sequences must move past them.
-SEQUENCED = (User, Place, Event, Collection, Filter, Announcement, Page, ModerationMessage, Resource)
+SEQUENCED = (
+    User, Place, Event, Collection, Filter, Announcement, Page, ModerationMessage, Resource, Token, Consent,
+)  # fmt: skip
 
 
 class TargetNotEmpty(Conflict):
@@ -963,14 +965,21 @@ class _Importer:
             "oauth_consents",
             Consent,
             (
-                {"user_id": user_id, "client_id": client_id, "scope": THIRD_PARTY_SCOPE, "approved_at": at}
-                for (user_id, client_id), at in sorted(consents.items())
+                {
+                    "id": number,
+                    "user_id": user_id,
+                    "client_id": client_id,
+                    "scope": THIRD_PARTY_SCOPE,
+                    "approved_at": at,
+                }
+                for number, ((user_id, client_id), at) in enumerate(sorted(consents.items()), start=1)
             ),
         )
 
     def _token_rows(self, consents: dict[tuple[int, str], datetime]) -> Iterator[dict[str, Any]]:
         table_report = self.report.table("oauth_tokens")
         refresh_seen: set[str] = set()
+        number = 0  # explicit ids, so that a second import gives the same rows
         for row in self._rows("oauth_tokens", ("accessToken",)):
             access = as_text(row.get("accessToken")) or ""
             client_id = as_text(row.get("clientId"))
@@ -999,9 +1008,11 @@ class _Importer:
             if refresh:
                 refresh_seen.add(refresh)
             created = _created(row)
+            number += 1
             key = (user_id, client_id)
             consents[key] = min(created, consents.get(key, created))
             yield {
+                "id": number,
                 "access_digest": digest(access),
                 "refresh_digest": refresh_digest,
                 "client_id": client_id,
