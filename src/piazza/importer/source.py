@@ -8,7 +8,6 @@ because Sequelize stored the same type differently on each engine.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from sqlalchemy import Connection, Engine, column, create_engine, event, func, inspect, select, table, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -61,7 +61,7 @@ class GancioSource:
             stmt = stmt.order_by(*(source_table.c[name] for name in present))
         result = self.connection.execution_options(stream_results=True, yield_per=READ_BATCH).execute(stmt)
         for row in result:
-            yield dict(row._mapping)
+            yield dict(zip(names, row, strict=True))
 
     def close(self) -> None:
         try:
@@ -240,10 +240,10 @@ def as_json(value: Any) -> Any:
         value = value.decode("utf-8")
     if not isinstance(value, str):
         return value
-    decoded = json.loads(value)
+    decoded = orjson.loads(value)  # orjson.JSONDecodeError is a ValueError
     if isinstance(decoded, str) and decoded.strip()[:1] in ("[", "{"):
         try:
-            return json.loads(decoded)
+            return orjson.loads(decoded)
         except ValueError:
             return decoded
     return decoded
