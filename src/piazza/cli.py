@@ -275,7 +275,7 @@ def import_gancio(
         Path | None,
         typer.Option(help="Gancio's config.json, for its base URL (default: beside the uploads folder)."),
     ] = None,
-):
+) -> None:
     """Import a whole Gancio instance: people, events, places, tags, settings, apps and federation."""
     from sqlalchemy.exc import SQLAlchemyError
 

@@ -330,7 +330,7 @@ class _Importer:
         and UTC-time encodings): the same rows as `session.execute(insert(...), rows)`, without its
         per-row bookkeeping, which was most of the time of a 100,000-event import."""
         table_report = self.report.table(table_name)
-        table = model.__table__
+        table = Base.metadata.tables[model.__tablename__]
         connection = self.db.connection()
         dialect = connection.dialect
         for batch in _batches(rows):
@@ -347,7 +347,7 @@ class _Importer:
                     str(compiled), [tuple(row[key] for key in order) for row in encoded]
                 )
             else:
-                connection.exec_driver_sql(str(compiled), encoded)  # type: ignore[arg-type]
+                connection.exec_driver_sql(str(compiled), encoded)
             table_report.imported += len(batch)
 
     # -- instance settings --------------------------------------------------------------------------
@@ -679,10 +679,11 @@ class _Importer:
                     f"Event {link['event_id']}'s recurrence parent {link['parent']} is gone; "
                     "it is now a one-off event."
                 )
+        events_table = Base.metadata.tables[Event.__tablename__]
         for batch in _batches(linked):
             self.db.execute(
-                update(Event.__table__)
-                .where(Event.__table__.c.id == bindparam("event_id"))
+                update(events_table)
+                .where(events_table.c.id == bindparam("event_id"))
                 # updated_at given, or its onupdate would stamp the import's time on every occurrence.
                 .values(parent_id=bindparam("parent"), updated_at=bindparam("updated")),
                 batch,

@@ -97,7 +97,7 @@ def open_source(source: str) -> GancioSource:
             connect_args = {"options": "-c default_transaction_read_only=on"}
         elif backend in ("mysql", "mariadb"):
             try:
-                import pymysql  # noqa: F401  (an optional extra: piazza[gancio])
+                import pymysql  # type: ignore[import-untyped]  # noqa: F401  (optional extra: piazza[gancio])
             except ImportError:
                 raise SourceError(
                     "reading MariaDB/MySQL needs PyMySQL: pip install 'piazza[gancio]'"
