@@ -293,6 +293,14 @@ def import_gancio(
             raise _fail(f"{config_path}: no such file")
         if not dry_run:
             _migrate(config)
+        else:
+            from piazza.db.migrate import schema_differences
+
+            if schema_differences(config.sqlalchemy_url):
+                raise _fail(
+                    "the Piazza database is not migrated: run `piazza migrate` first "
+                    "(a dry run writes nothing, not even the schema)"
+                )
         gancio = open_source(source)
     except PiazzaError as exc:
         raise _fail(exc.message) from None

@@ -101,6 +101,11 @@ def _edit(path: Path) -> None:
             " VALUES (2, 'https://mastodon.example.net/n/2', NULL, '{}', 1, ?, ?, ?)",
             (ACTOR, STAMP, STAMP),
         )
+        conn.execute(  # a media name that would walk out of the uploads folder
+            "INSERT INTO events (id, title, start_datetime, media, placeId, createdAt, updatedAt)"
+            " VALUES (64, 'Ruta', 1797000000, ?, 1, ?, ?)",
+            (json.dumps([{"url": "../config.json"}]), STAMP, STAMP),
+        )
         # Orphans: a filter without its collection, a message without its event, a link to a missing tag.
         conn.execute(
             "INSERT INTO filters (id, tags, places, collectionId, actors, negate)"
@@ -208,6 +213,10 @@ def test_orphans_and_unreadable_rows_are_skipped_with_their_reason(imported):
         assert pending.recover_code_expires_at is not None
         assert db.get(User, 3).email == "vecino.sur@barriosur.example.org"
     assert "viejo.jpg" in report.files_missing
+    with app.state.db.session(write=False) as db:
+        assert db.get(Event, 64).media == []
+    assert any("Event 64's image name '../config.json' was dropped" in note for note in report.notes)
+    assert not (app.state.config.media_dir / "config.json").exists()
     assert any("Event 61's recurrence" in note for note in report.notes)
 
 
