@@ -450,6 +450,10 @@ class _Importer:
 
     def users(self) -> None:
         self._insert("users", User, self._user_rows())
+        if self.source.has("users", "to_notify"):
+            self.report.notes.append(
+                "Gancio's users.to_notify (1.26+) has no Piazza column and was not carried."
+            )
 
     def _user_rows(self) -> Iterator[dict[str, Any]]:
         table_report = self.report.table("users")
