@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,6 +19,8 @@ from piazza.errors import PiazzaError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from piazza.importer.report import ImportReport
 
 # uvicorn settings for `piazza serve` (see the comments at the uvicorn.run call).
 KEEP_ALIVE_SECONDS = 5
@@ -257,6 +260,118 @@ def settings_set(key: str, value: str):
     except PiazzaError as exc:
         raise _fail(exc.message) from None
     console.print(f"Setting {key} saved.")
+
+
+@app.command("import-gancio")
+def import_gancio(
+    source: Annotated[str, typer.Argument(help="Gancio's SQLite file, or a postgresql:// or mysql:// URL.")],
+    media: Annotated[Path, typer.Option("--media", help="Gancio's uploads folder.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and check everything; write nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the users, events and everything else already there.")
+    ] = False,
+    gancio_config: Annotated[
+        Path | None,
+        typer.Option(help="Gancio's config.json, for its base URL (default: beside the uploads folder)."),
+    ] = None,
+) -> None:
+    """Import a whole Gancio instance: people, events, places, tags, settings, apps and federation."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from piazza.db import Database
+    from piazza.importer.service import ImportOptions, import_gancio, read_gancio_config
+    from piazza.importer.source import open_source
+
+    config = _config()
+    if not media.is_dir():
+        raise _fail(f"{media}: not a folder (give Gancio's uploads folder with --media)")
+    config_path = gancio_config or media.resolve().parent / "config.json"
+    try:
+        base_url = read_gancio_config(config_path).get("baseurl") if config_path.is_file() else None
+        if gancio_config is not None and not config_path.is_file():
+            raise _fail(f"{config_path}: no such file")
+        if not dry_run:
+            _migrate(config)
+        else:
+            from piazza.db.migrate import schema_differences
+
+            if schema_differences(config.sqlalchemy_url):
+                raise _fail(
+                    "the Piazza database is not migrated: run `piazza migrate` first "
+                    "(a dry run writes nothing, not even the schema)"
+                )
+        gancio = open_source(source)
+    except PiazzaError as exc:
+        raise _fail(exc.message) from None
+    database = Database(config.sqlalchemy_url, pool_size=1)
+    options = ImportOptions(
+        media_dir=media,
+        dry_run=dry_run,
+        force=force,
+        gancio_base_url=base_url if isinstance(base_url, str) else None,
+    )
+    try:
+        with _TableProgress() as progress:
+            report = import_gancio(gancio, database, config, options, progress)
+    except PiazzaError as exc:
+        raise _fail(exc.message) from None
+    except (SQLAlchemyError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _fail(f"the import failed and nothing was written: {first_line}") from None
+    finally:
+        gancio.close()
+        database.dispose()
+    _print_report(report)
+
+
+class _TableProgress:
+    """A rich progress bar per table for the importer."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bars = Progress(
+            TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console,
+        )  # fmt: skip
+        self._task: object | None = None
+
+    def __enter__(self) -> _TableProgress:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+    def start(self, table: str, total: int) -> None:
+        self._task = self._bars.add_task(table, total=total)
+
+    def advance(self, count: int) -> None:
+        if self._task is not None:
+            self._bars.advance(self._task, count)  # type: ignore[arg-type]
+
+
+def _print_report(report: ImportReport) -> None:
+    title = "Dry run: nothing was written" if report.dry_run else "Imported"
+    if report.gancio_version:
+        title += f" (Gancio's last migration: {report.gancio_version})"
+    table = Table("table", "read", "imported", "skipped", title=title)
+    for name, counts in report.tables.items():
+        table.add_row(name, str(counts.read), str(counts.imported), str(len(counts.skipped)))
+    console.print(table)
+    console.print(
+        f"Media: {report.files_copied} files {'checked' if report.dry_run else 'copied'}, "
+        f"{report.thumbnails_made} thumbnails made, {len(report.files_missing)} missing."
+    )
+    for name, counts in report.tables.items():
+        for row, reason in counts.skipped:
+            console.print(f"skipped {name} {row}: {reason}")
+    for note in report.notes:
+        console.print(f"note: {note}")
+    for warning in report.warnings:
+        errors.print(f"[yellow]Warning:[/yellow] {warning}")
 
 
 def main() -> None:

@@ -66,3 +66,16 @@ def test_at_most_two_argon2_computations_run_at_once(monkeypatch):
     for thread in threads:
         thread.join()
     assert most == passwords.HASHING_AT_ONCE == 2
+
+
+def test_gancio_bcrypt_hash_of_a_password_longer_than_72_bytes_verifies_and_is_upgraded():
+    """bcryptjs hashed only the first 72 bytes; Python's bcrypt refuses longer input (issue 18)."""
+    password = "ñandú-ñandú-ñandú-árbol-café-pingüino-acción-canción-corazón-2025"  # 77 bytes
+    assert len(password.encode()) > 72
+    gancio_hash = bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt(rounds=4, prefix=b"2a")).decode()
+    ok, new_hash = verify_password(password, gancio_hash)
+    assert ok
+    assert new_hash is not None and new_hash.startswith("$argon2id$")
+    assert verify_password(password, new_hash) == (True, None)  # argon2 of the whole password
+    assert verify_password(password[:-1] + "6", new_hash)[0] is False
+    assert verify_password("wrong", gancio_hash)[0] is False

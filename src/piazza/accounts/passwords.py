@@ -10,6 +10,10 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 _hasher = PasswordHash((Argon2Hasher(), BcryptHasher()))
+_bcrypt = BcryptHasher()
+# bcrypt reads only the first 72 bytes of a password: Gancio's bcryptjs dropped the rest silently, while
+# Python's bcrypt refuses longer input, which would lock out every imported user with a long password.
+BCRYPT_MAX_BYTES = 72
 # Verified against when the user is unknown, so a wrong email costs as much time as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 # Each argon2 hash or check takes 64 MiB and a core for tens of milliseconds. Without a bound, a burst
@@ -33,6 +37,12 @@ def verify_password(password: str, password_hash: str | None) -> tuple[bool, str
         return False, None
     with _hashing:
         try:
+            if _bcrypt.identify(password_hash):
+                # What bcryptjs hashed: the first 72 bytes of the UTF-8 password. On success the whole
+                # password is hashed with argon2, so the limit ends with the next login.
+                if not _bcrypt.verify(password.encode("utf-8")[:BCRYPT_MAX_BYTES], password_hash):
+                    return False, None
+                return True, _hasher.hash(password)
             return _hasher.verify_and_update(password, password_hash)
         except Exception:  # an unknown or corrupt hash format is a failed login, not a crash
             return False, None

@@ -2,6 +2,7 @@
 
 from piazza.accounts import models as accounts_models
 from piazza.events import models as events_models
+from piazza.federation import models as federation_models
 from piazza.instance import models as instance_models
 from piazza.limits import models as limits_models
 from piazza.mail import models as mail_models
@@ -11,6 +12,7 @@ from piazza.oauth import models as oauth_models
 __all__ = [
     "accounts_models",
     "events_models",
+    "federation_models",
     "instance_models",
     "limits_models",
     "mail_models",

@@ -1,0 +1,1 @@
+"""`piazza import-gancio`: a Gancio instance (database and uploads folder) into Piazza."""
