@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from piazza.app import create_app
-from piazza.http_protocol import BoundedHttpToolsProtocol
+from piazza.http_protocol import HEAD_TOO_LARGE, BoundedHttpToolsProtocol
 from tests.conftest import empty_database, wait_for_a_fresh_window
 from tests.events.test_images import event_fields
 from tests.factories import bearer, make_token, make_user
@@ -116,7 +116,7 @@ def test_the_431_the_protocol_writes_itself_is_nosniff():
     # tests/limits/test_serve.py drives this answer over a socket; here its bytes are read exactly.
     protocol = BoundedHttpToolsProtocol.__new__(BoundedHttpToolsProtocol)
     protocol.transport = RecordingTransport()  # type: ignore[assignment]
-    protocol._refuse_head()
+    protocol._answer_and_close(431, HEAD_TOO_LARGE)
     head = protocol.transport.written.split(b"\r\n\r\n")[0].lower()  # type: ignore[attr-defined]
     assert head.startswith(b"http/1.1 431")
     assert b"\r\nx-content-type-options: nosniff" in head
