@@ -40,7 +40,10 @@ def test_a_stored_all_digit_slug_no_longer_shadows_the_event_with_that_id(client
     with db.session() as s:
         shadow_id = s.execute(
             insert(Event).values(
-                title="Shadow", slug=str(target["id"]), start_datetime=target["start_datetime"], is_visible=True
+                title="Shadow",
+                slug=str(target["id"]),
+                start_datetime=target["start_datetime"],
+                is_visible=True,
             )
         ).inserted_primary_key[0]
     assert client.get(f"/api/event/detail/{target['id']}").json()["title"] == "Target"

@@ -120,6 +120,4 @@ def _drop_unsafe_online_locations(connection: sa.Connection) -> None:
             if not isinstance(locations, list) or all(_is_safe_location(item) for item in locations):
                 continue
             kept = [item for item in locations if _is_safe_location(item)]
-            connection.execute(
-                events.update().where(events.c.id == row.id).values(online_locations=kept)
-            )
+            connection.execute(events.update().where(events.c.id == row.id).values(online_locations=kept))
