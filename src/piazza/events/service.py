@@ -8,11 +8,13 @@ saves fields and then rejects the place (§5.3 step 6), nothing is saved here.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -35,6 +37,8 @@ MAX_TIMESTAMP = 31_536_000_000
 MAX_TITLE_LENGTH = 1000
 MAX_DESCRIPTION_LENGTH = 100_000
 MAX_ONLINE_LOCATIONS = 20
+ONLINE_LOCATION_NOT_WEB = "online_locations must be absolute http or https URLs"
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 _INSERT_EVENT = insert(Event)
 # Columns a created event leaves NULL (federation, the legacy image path) and no parent.
@@ -124,6 +128,21 @@ def _description(value: Any, sanitized: Mapping[str, str]) -> str:
     return done if done is not None else sanitize_description(value)
 
 
+def is_web_url(value: str) -> bool:
+    """An absolute http(s) URL with a host, and no space or control character anywhere in it.
+
+    Browsers drop tabs and newlines from URLs and strip leading spaces, so `java\tscript:` and
+    ` javascript:` are scripts there: only the exact, whole http(s) form passes.
+    """
+    if _SPACE_OR_CONTROL.search(value):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed IPv6 host or port
+        return False
+
+
 def _online_locations(value: Any) -> list[str]:
     if value is None or value == "":
         return []
@@ -135,8 +154,12 @@ def _online_locations(value: Any) -> list[str]:
     for item in value:
         if not isinstance(item, str) or len(item) > 2048:
             raise Invalid("online_locations must be an array of URLs", field="online_locations")
-        if item.strip():
-            locations.append(item.strip())
+        if not item.strip():
+            continue
+        # Gancio stores any text, so `javascript:` and `data:` links reached every page that shows them.
+        if not is_web_url(item.strip()):
+            raise Invalid(ONLINE_LOCATION_NOT_WEB, field="online_locations")
+        locations.append(item.strip())
     return locations
 
 
