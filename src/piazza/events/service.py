@@ -40,6 +40,8 @@ MAX_ONLINE_LOCATIONS = 20
 ONLINE_LOCATION_NOT_WEB = "online_locations must be absolute http or https URLs"
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
+HIDDEN_BY_MODERATOR = "A moderator hid this event: only a moderator can publish it again"
+
 _INSERT_EVENT = insert(Event)
 # Columns a created event leaves NULL (federation, the legacy image path) and no parent.
 _UNSET_COLUMNS = dict.fromkeys(("image_path", "ap_object", "ap_id", "ap_user_ap_id", "parent_id"))
@@ -367,7 +369,10 @@ def delete_event(db: Session, actor: Actor, event_id: Any) -> list[str]:
 def confirm_event(db: Session, actor: Actor, event_id: Any, *, now: int | None = None) -> None:
     """`PUT /api/event/confirm/:id`: publish, and generate occurrences of a recurrent parent."""
     event = get_event_for_write(db, actor, event_id)
+    if event.hidden_by_moderator and not actor.is_moderator:
+        raise Forbidden(HIDDEN_BY_MODERATOR)
     event.is_visible = True
+    event.hidden_by_moderator = False
     db.flush()
     occurrences.generate_for_parent(
         db, occurrences.parent_values(event), now=now if now is not None else int(time.time())
@@ -375,9 +380,15 @@ def confirm_event(db: Session, actor: Actor, event_id: Any, *, now: int | None =
 
 
 def unconfirm_event(db: Session, actor: Actor, event_id: Any) -> None:
-    """`PUT /api/event/unconfirm/:id`: hide (404 for an unknown id, where Gancio answers 500)."""
+    """`PUT /api/event/unconfirm/:id`: hide (404 for an unknown id, where Gancio answers 500).
+
+    A moderator hiding someone else's event is remembered, so that its owner cannot publish it again
+    (Gancio lets the owner undo the moderator's decision with a confirm).
+    """
     event = get_event_for_write(db, actor, event_id)
     event.is_visible = False
+    if actor.is_moderator and event.user_id != actor.user_id:
+        event.hidden_by_moderator = True
     db.flush()
 
 
