@@ -485,7 +485,7 @@ def event_meta(db: Session, search: str | None, limit: int = 10) -> list[dict[st
     place_query = (
         select(Place.id, Place.name, Place.address, Place.latitude, Place.longitude, w)
         .join(Event, Event.place_id == Place.id)
-        .where(Event.is_visible.is_(True))
+        .where(Event.is_visible.is_(True), Place.pending.is_(False))
         .group_by(Place.id)
         .order_by(w.desc(), Place.id)
         .limit(limit)

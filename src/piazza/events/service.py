@@ -24,7 +24,7 @@ from piazza.errors import Forbidden, Invalid, NotFound
 from piazza.events import occurrences
 from piazza.events.images import ProcessedImage, delete_image_files, media_item, parse_focalpoint, save_image
 from piazza.events.models import Event
-from piazza.events.places import resolve_place
+from piazza.events.places import drop_pending_place, publish_place, resolve_place
 from piazza.events.sanitize import sanitize_description
 from piazza.events.schemas import is_truthy, parse_bool, parse_id, parse_number
 from piazza.events.slugs import unique_slug
@@ -213,7 +213,7 @@ def create_event(
         raise Invalid("are you sure?", field="start_datetime")
     if actor.is_anonymous and start < now:
         raise Invalid("Anonymous user cannot create past events", field="start_datetime")
-    place = resolve_place(db, data)
+    place = resolve_place(db, data, anonymous=actor.is_anonymous)
     tags = _tags(data)
     description = _description(data.get("description"), context.sanitized)
     online_locations = _online_locations(data.get("online_locations"))
@@ -306,7 +306,8 @@ def update_event(
     online_locations = _online_locations(data["online_locations"]) if "online_locations" in data else None
     # An absent `recurrent` turns a parent into a plain event, as Gancio does (§5.3 step 5, verified).
     recurrent = _parse_recurrent(data.get("recurrent")) if event.parent_id is None else None
-    place = resolve_place(db, data)
+    old_place_id = event.place_id
+    place = resolve_place(db, data, anonymous=actor.is_anonymous, own_place_id=old_place_id)
     tags = _tags(data)
 
     obsolete: list[str] = []
@@ -342,6 +343,8 @@ def update_event(
     event.media = new_media
     event.place_id = place.id
     db.flush()
+    if old_place_id != place.id:
+        drop_pending_place(db, old_place_id)
     stored_tags = normalize_tags(db, tags or [])
     set_event_tags(db, event.id, stored_tags)
     if image is not None:
@@ -361,8 +364,10 @@ def delete_event(db: Session, actor: Actor, event_id: Any) -> list[str]:
     """
     event = get_event_for_write(db, actor, event_id)
     obsolete = [] if _keeps_files(event) else [m["url"] for m in event.media or [] if m.get("url")]
+    place_id = event.place_id
     db.delete(event)
     db.flush()
+    drop_pending_place(db, place_id)  # a rejected submission leaves no place behind
     return obsolete
 
 
@@ -374,6 +379,7 @@ def confirm_event(db: Session, actor: Actor, event_id: Any, *, now: int | None =
     event.is_visible = True
     event.hidden_by_moderator = False
     db.flush()
+    publish_place(db, event.place_id)
     occurrences.generate_for_parent(
         db, occurrences.parent_values(event), now=now if now is not None else int(time.time())
     )
