@@ -7,7 +7,6 @@ saves fields and then rejects the place (§5.3 step 6), nothing is saved here.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from piazza import json_input
 from piazza.db.base import utcnow
 from piazza.errors import Forbidden, Invalid, NotFound
 from piazza.events import occurrences
@@ -34,6 +34,9 @@ from piazza.instance.settings import get_setting
 
 # 1000 × 365 days in seconds (about the year 2969): Gancio's upper bound for times (§5.1 step 5).
 MAX_TIMESTAMP = 31_536_000_000
+# The same span before 1970 (about the year 970): Gancio has no lower bound, and a start in the year 1
+# is the year 0 in a zone behind UTC, which no datetime can hold (every page showing it was a 500).
+MIN_TIMESTAMP = -MAX_TIMESTAMP
 MAX_TITLE_LENGTH = 1000
 MAX_DESCRIPTION_LENGTH = 100_000
 MAX_ONLINE_LOCATIONS = 20
@@ -96,7 +99,7 @@ def _parse_recurrent(value: Any) -> dict[str, Any] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_input.loads(value)
         except ValueError:
             raise Invalid("Bad Request", field="recurrent") from None
     if value is None:
@@ -104,6 +107,13 @@ def _parse_recurrent(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise Invalid("Bad Request", field="recurrent")
     return occurrences.validate_rule(value)
+
+
+def _check_not_too_early(start: float, end: float | None) -> None:
+    if start < MIN_TIMESTAMP:
+        raise Invalid("start_datetime is too much in the past", field="start_datetime")
+    if end is not None and end < MIN_TIMESTAMP:
+        raise Invalid("end_datetime is too much in the past", field="end_datetime")
 
 
 def _title(value: Any) -> str:
@@ -211,6 +221,7 @@ def create_event(
         raise Invalid("Wrong format for end datetime", field="end_datetime")
     if start > MAX_TIMESTAMP:
         raise Invalid("are you sure?", field="start_datetime")
+    _check_not_too_early(start, end)
     if actor.is_anonymous and start < now:
         raise Invalid("Anonymous user cannot create past events", field="start_datetime")
     place = resolve_place(db, data, anonymous=actor.is_anonymous)
@@ -301,6 +312,7 @@ def update_event(
         raise Invalid("Wrong format for start datetime", field="start_datetime")
     if start > MAX_TIMESTAMP:
         raise Invalid("start_datetime is too much in the future", field="start_datetime")
+    _check_not_too_early(start, end)
     title = _title(data["title"]) if is_truthy(data.get("title")) else event.title
     description = _description(data.get("description"), context.sanitized)
     online_locations = _online_locations(data["online_locations"]) if "online_locations" in data else None
