@@ -209,3 +209,19 @@ def test_nul_in_user_fields_is_a_4xx(anyone, db):
     token = make_token(db, user)
     response = anyone.put("/api/user", json={"id": user.id, "description": NUL}, headers=bearer(token))
     assert 400 <= response.status_code < 500, response.text
+
+
+def test_nul_is_refused_in_batched_and_many_row_writes_too(db):
+    from sqlalchemy import insert
+
+    from piazza.errors import Invalid
+
+    rows = [{"name": f"place {n}", "address": "a"} for n in range(5)] + [{"name": NUL, "address": "a"}]
+    with pytest.raises(Invalid), db.session() as s:
+        s.add_all([Place(**row) for row in rows])  # one INSERT ... VALUES for all (insertmanyvalues)
+    with pytest.raises(Invalid), db.session() as s:
+        s.execute(insert(Place), rows)  # executemany
+    with db.session() as s:
+        s.add_all([Place(**row) for row in rows[:-1]])
+    with db.session(write=False) as s:
+        assert s.query(Place).count() == 5

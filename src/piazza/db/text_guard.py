@@ -26,7 +26,14 @@ def refuse_nul_text(engine: Engine) -> None:
     def _check(
         _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
     ) -> None:
-        rows = parameters if executemany else (parameters,)
+        # SQLAlchemy's batched INSERTs (insertmanyvalues) announce executemany with one flat row.
+        many = (
+            executemany
+            and isinstance(parameters, list | tuple)
+            and bool(parameters)
+            and isinstance(parameters[0], dict | tuple | list)
+        )
+        rows = parameters if many else (parameters,)
         for row in rows:
             if _holds_nul(row.values() if isinstance(row, dict) else row):
                 raise Invalid(NUL_REFUSED)
