@@ -5,11 +5,11 @@ Bad bodies become 400s here, so routes and services only ever see a dict.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
+from piazza import json_input
 from piazza.errors import Invalid
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -27,7 +27,7 @@ async def read_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json_input.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise Invalid("invalid JSON body") from None
     if not isinstance(body, dict):

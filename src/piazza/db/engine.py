@@ -40,6 +40,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from piazza.db.text_guard import refuse_nul_text
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -315,6 +317,9 @@ class Database:
             self.read_engine = self.write_engine = create_engine(
                 url, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout, pool_pre_ping=True
             )
+        refuse_nul_text(self.read_engine)
+        if self.write_engine is not self.read_engine:
+            refuse_nul_text(self.write_engine)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_queue = WriteQueue(self) if self.write_lock is not None else None

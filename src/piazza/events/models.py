@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from piazza.db.base import Base, UTCDateTime, utcnow
@@ -29,6 +29,9 @@ class Place(Base):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     ap_id: Mapped[str | None] = mapped_column(String(2048))
+    # Made by an anonymous submission not confirmed yet: no other event reuses it and no place route or
+    # feed shows it; confirming the event publishes it, rejecting (deleting) the event deletes it.
+    pending: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -83,6 +86,8 @@ class Event(Base):
     image_path: Mapped[str | None] = mapped_column(String(255))  # legacy, superseded by media
     media: Mapped[Any] = mapped_column(JSON, default=list)
     is_visible: Mapped[bool] = mapped_column(default=False)
+    # A moderator hid it (unconfirm): only a moderator may publish it again, not its owner.
+    hidden_by_moderator: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Only on recurrent parents: {"frequency": "1w", "type": ...} (§5.9).
     recurrent: Mapped[Any] = mapped_column(NullableJSON, nullable=True)
     likes: Mapped[Any] = mapped_column(JSON, default=list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, insert, or_, select
+from sqlalchemy import Select, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from piazza.errors import Invalid, NotFound
@@ -39,29 +39,47 @@ class PlaceRef(NamedTuple):
 
 
 # Built once and run on the connection: plain Core, without the ORM session's machinery (these run on
-# every POST /api/event). The lowest id wins where a name is shared.
+# every POST /api/event). The lowest id wins where a name is shared. A pending place (made by an
+# anonymous submission not confirmed yet) is found only by the event it was made for (`own`): otherwise a
+# submission that is then rejected could plant a place, with its address, for later events to adopt.
 _PLACE = select(Place.id, Place.name, Place.address, Place.latitude, Place.longitude)
-_BY_ID = _PLACE.where(Place.id == bindparam("value"))
-_BY_AP_ID = _PLACE.where(Place.ap_id == bindparam("value")).order_by(Place.id).limit(1)
-_BY_NAME = _PLACE.where(func.lower(Place.name) == bindparam("value")).order_by(Place.id).limit(1)
+_USABLE = or_(Place.pending.is_(False), Place.id == bindparam("own"))
+_BY_ID = _PLACE.where(Place.id == bindparam("value"), _USABLE)
+_BY_AP_ID = _PLACE.where(Place.ap_id == bindparam("value"), _USABLE).order_by(Place.id).limit(1)
+_BY_NAME = _PLACE.where(func.lower(Place.name) == bindparam("value"), _USABLE).order_by(Place.id).limit(1)
+_PUBLISH = (
+    update(Place).where(Place.id == bindparam("place_id"), Place.pending.is_(True)).values(pending=False)
+)
+_DROP_PENDING = delete(Place).where(
+    Place.id == bindparam("place_id"),
+    Place.pending.is_(True),
+    ~exists().where(Event.place_id == Place.id),
+)
 
 
-def _first_place(db: Session, query: Select[Any], value: Any) -> PlaceRef | None:
-    row = db.connection().execute(query, {"value": value}).first()
+def _first_place(db: Session, query: Select[Any], value: Any, own: int | None) -> PlaceRef | None:
+    row = db.connection().execute(query, {"value": value, "own": own}).first()
     return None if row is None else PlaceRef(*row)
 
 
-def resolve_place(db: Session, data: dict[str, Any]) -> PlaceRef:
-    """The event's place: by id, by ap_id, by case-insensitive name, or a new one. Raises Invalid."""
+def resolve_place(
+    db: Session, data: dict[str, Any], *, anonymous: bool = False, own_place_id: int | None = None
+) -> PlaceRef:
+    """The event's place: by id, by ap_id, by case-insensitive name, or a new one. Raises Invalid.
+
+    Pending places are left out, except `own_place_id` (the place of the event being updated). A place
+    an anonymous visitor makes is pending until its event is confirmed (`publish_place`).
+    """
+    own = own_place_id
     if is_truthy(data.get("place_id")):
         place_id = parse_id(data["place_id"])
-        place = _first_place(db, _BY_ID, place_id) if place_id is not None else None
+        place = _first_place(db, _BY_ID, place_id, own) if place_id is not None else None
         if place is None:
             raise Invalid(PLACE_NOT_FOUND, field="place_id")
         return place
     ap_id = data.get("place_ap_id")
     if isinstance(ap_id, str) and ap_id:
-        place = _first_place(db, _BY_AP_ID, ap_id)
+        place = _first_place(db, _BY_AP_ID, ap_id, own)
         if place is not None:
             return place
     name = _text(data.get("place_name"))
@@ -70,7 +88,7 @@ def resolve_place(db: Session, data: dict[str, Any]) -> PlaceRef:
         raise Invalid(PLACE_REQUIRED, field="place_name")
     if len(name) > MAX_PLACE_TEXT or len(address) > MAX_PLACE_TEXT:
         raise Invalid(f"place_name and place_address are at most {MAX_PLACE_TEXT} characters")
-    existing = _first_place(db, _BY_NAME, name.lower())
+    existing = _first_place(db, _BY_NAME, name.lower(), own)
     if existing is not None:
         return existing
     lat: float | None = None
@@ -86,9 +104,22 @@ def resolve_place(db: Session, data: dict[str, Any]) -> PlaceRef:
         "ap_id": ap_id if isinstance(ap_id, str) and ap_id else None,
         "latitude": lat,
         "longitude": lon,
+        "pending": anonymous,
     }
     place_id = db.connection().execute(insert(Place), values).inserted_primary_key[0]
     return PlaceRef(place_id, name, address, lat, lon)
+
+
+def publish_place(db: Session, place_id: int | None) -> None:
+    """The event of a pending place was confirmed: the place is an ordinary one from now on."""
+    if place_id is not None:
+        db.connection().execute(_PUBLISH, {"place_id": place_id})
+
+
+def drop_pending_place(db: Session, place_id: int | None) -> None:
+    """Delete a pending place that no event uses any more (its submission was rejected or moved)."""
+    if place_id is not None:
+        db.connection().execute(_DROP_PENDING, {"place_id": place_id})
 
 
 def place_row_to_wire(place: Place) -> dict[str, Any]:
@@ -105,12 +136,14 @@ def place_row_to_wire(place: Place) -> dict[str, Any]:
 
 
 def find_place(db: Session, name_or_id: str) -> Place:
-    """By exact name or numeric id (`GET /api/place/:x`). Raises NotFound."""
+    """By exact name or numeric id (`GET /api/place/:x`), never a pending one. Raises NotFound."""
     conditions = [Place.name == name_or_id]
     place_id = parse_id(name_or_id)
     if place_id is not None:
         conditions.append(Place.id == place_id)
-    place = db.scalars(select(Place).where(or_(*conditions)).order_by(Place.id).limit(1)).first()
+    place = db.scalars(
+        select(Place).where(or_(*conditions), Place.pending.is_(False)).order_by(Place.id).limit(1)
+    ).first()
     if place is None:
         raise NotFound()
     return place
@@ -121,7 +154,7 @@ def _visible_count():  # type: ignore[no-untyped-def]
     return (
         select(Place, count)
         .join(Event, Event.place_id == Place.id)
-        .where(Event.is_visible.is_(True))
+        .where(Event.is_visible.is_(True), Place.pending.is_(False))
         .group_by(Place.id)
         .order_by(count.desc(), Place.id)
     )

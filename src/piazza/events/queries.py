@@ -384,9 +384,7 @@ def get_event_detail(
     Hidden events are visible only to their author and to moderators (Gancio: moderators only).
     """
     conn = db.connection()  # plain Core executions, as for the listing
-    row = conn.execute(_DETAIL_BY_SLUG, {"slug": slug_or_id}).mappings().first()
-    if row is None and (event_id := parse_id(slug_or_id)) is not None:
-        row = conn.execute(_DETAIL_BY_ID, {"id": event_id}).mappings().first()
+    row = _detail_row(conn, slug_or_id)
     if row is None:
         raise NotFound()
     is_author = user_id is not None and row["user_id"] == user_id
@@ -406,6 +404,23 @@ def get_event_detail(
     wire["next"], wire["prev"] = _neighbours(db, row, show_hidden=is_moderator)
     wire["plain_description"] = _plain_text(row["description"])
     return wire, feed_event(row, tags)
+
+
+def is_id_segment(slug_or_id: str) -> bool:
+    """An all-digit (ASCII) path segment names an id, never a slug: no slug is all digits (slugs.py)."""
+    return slug_or_id.isascii() and slug_or_id.isdigit()
+
+
+def _detail_row(conn: Any, slug_or_id: str) -> Any:
+    """The event an `/event/<x>` segment names: by id when it is all digits, else by slug. Gancio looks
+    up `slug = x OR id = x`, so an event titled "4" (slug `4`) shadowed event 4; here one segment can
+    only mean one row."""
+    if is_id_segment(slug_or_id):
+        event_id = parse_id(slug_or_id)
+        if event_id is None:
+            return None
+        return conn.execute(_DETAIL_BY_ID, {"id": event_id}).mappings().first()
+    return conn.execute(_DETAIL_BY_SLUG, {"slug": slug_or_id}).mappings().first()
 
 
 def _neighbours(db: Session, row: Any, *, show_hidden: bool) -> tuple[Any, Any]:
@@ -470,7 +485,7 @@ def event_meta(db: Session, search: str | None, limit: int = 10) -> list[dict[st
     place_query = (
         select(Place.id, Place.name, Place.address, Place.latitude, Place.longitude, w)
         .join(Event, Event.place_id == Place.id)
-        .where(Event.is_visible.is_(True))
+        .where(Event.is_visible.is_(True), Place.pending.is_(False))
         .group_by(Place.id)
         .order_by(w.desc(), Place.id)
         .limit(limit)

@@ -26,7 +26,6 @@ the gap, and the first of the two.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -35,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import MONTHLY, WEEKLY, YEARLY, rrule, weekday
 
+from piazza import json_input
 from piazza.errors import Invalid
 
 DEFAULT_TIMEZONE = "Europe/Rome"
@@ -54,7 +54,7 @@ def validate_rule(value: object) -> dict[str, Any]:
         if len(value) > MAX_RULE_LENGTH:
             raise Invalid("recurrent is too long", field="recurrent")
         try:
-            value = json.loads(value)
+            value = json_input.loads(value)
         except ValueError:
             raise Invalid("recurrent must be a JSON object", field="recurrent") from None
     if not isinstance(value, dict):

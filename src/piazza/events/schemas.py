@@ -8,7 +8,6 @@ plain dict of field values, where an absent field is absent: update rules depend
 from __future__ import annotations
 
 import io
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -17,6 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
+from piazza import json_input
 from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Invalid
 from piazza.events.images import MAX_IMAGE_BYTES, ImageTooLarge
@@ -45,7 +45,7 @@ async def read_event_body(request: Request) -> tuple[dict[str, Any], Upload | No
         if not raw.strip():
             return {}, None
         try:
-            data = json.loads(raw)
+            data = json_input.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise Invalid("Bad Request") from None
         if not isinstance(data, dict):

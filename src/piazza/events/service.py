@@ -7,22 +7,24 @@ saves fields and then rejects the place (§5.3 step 6), nothing is saved here.
 
 from __future__ import annotations
 
-import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from piazza import json_input
 from piazza.db.base import utcnow
 from piazza.errors import Forbidden, Invalid, NotFound
 from piazza.events import occurrences
 from piazza.events.images import ProcessedImage, delete_image_files, media_item, parse_focalpoint, save_image
 from piazza.events.models import Event
-from piazza.events.places import resolve_place
+from piazza.events.places import drop_pending_place, publish_place, resolve_place
 from piazza.events.sanitize import sanitize_description
 from piazza.events.schemas import is_truthy, parse_bool, parse_id, parse_number
 from piazza.events.slugs import unique_slug
@@ -32,9 +34,16 @@ from piazza.instance.settings import get_setting
 
 # 1000 × 365 days in seconds (about the year 2969): Gancio's upper bound for times (§5.1 step 5).
 MAX_TIMESTAMP = 31_536_000_000
+# The same span before 1970 (about the year 970): Gancio has no lower bound, and a start in the year 1
+# is the year 0 in a zone behind UTC, which no datetime can hold (every page showing it was a 500).
+MIN_TIMESTAMP = -MAX_TIMESTAMP
 MAX_TITLE_LENGTH = 1000
 MAX_DESCRIPTION_LENGTH = 100_000
 MAX_ONLINE_LOCATIONS = 20
+ONLINE_LOCATION_NOT_WEB = "online_locations must be absolute http or https URLs"
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+HIDDEN_BY_MODERATOR = "A moderator hid this event: only a moderator can publish it again"
 
 _INSERT_EVENT = insert(Event)
 # Columns a created event leaves NULL (federation, the legacy image path) and no parent.
@@ -90,7 +99,7 @@ def _parse_recurrent(value: Any) -> dict[str, Any] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_input.loads(value)
         except ValueError:
             raise Invalid("Bad Request", field="recurrent") from None
     if value is None:
@@ -98,6 +107,13 @@ def _parse_recurrent(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise Invalid("Bad Request", field="recurrent")
     return occurrences.validate_rule(value)
+
+
+def _check_not_too_early(start: float, end: float | None) -> None:
+    if start < MIN_TIMESTAMP:
+        raise Invalid("start_datetime is too much in the past", field="start_datetime")
+    if end is not None and end < MIN_TIMESTAMP:
+        raise Invalid("end_datetime is too much in the past", field="end_datetime")
 
 
 def _title(value: Any) -> str:
@@ -124,6 +140,21 @@ def _description(value: Any, sanitized: Mapping[str, str]) -> str:
     return done if done is not None else sanitize_description(value)
 
 
+def is_web_url(value: str) -> bool:
+    """An absolute http(s) URL with a host, and no space or control character anywhere in it.
+
+    Browsers drop tabs and newlines from URLs and strip leading spaces, so `java\tscript:` and
+    ` javascript:` are scripts there: only the exact, whole http(s) form passes.
+    """
+    if _SPACE_OR_CONTROL.search(value):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed IPv6 host or port
+        return False
+
+
 def _online_locations(value: Any) -> list[str]:
     if value is None or value == "":
         return []
@@ -135,8 +166,12 @@ def _online_locations(value: Any) -> list[str]:
     for item in value:
         if not isinstance(item, str) or len(item) > 2048:
             raise Invalid("online_locations must be an array of URLs", field="online_locations")
-        if item.strip():
-            locations.append(item.strip())
+        if not item.strip():
+            continue
+        # Gancio stores any text, so `javascript:` and `data:` links reached every page that shows them.
+        if not is_web_url(item.strip()):
+            raise Invalid(ONLINE_LOCATION_NOT_WEB, field="online_locations")
+        locations.append(item.strip())
     return locations
 
 
@@ -186,9 +221,10 @@ def create_event(
         raise Invalid("Wrong format for end datetime", field="end_datetime")
     if start > MAX_TIMESTAMP:
         raise Invalid("are you sure?", field="start_datetime")
+    _check_not_too_early(start, end)
     if actor.is_anonymous and start < now:
         raise Invalid("Anonymous user cannot create past events", field="start_datetime")
-    place = resolve_place(db, data)
+    place = resolve_place(db, data, anonymous=actor.is_anonymous)
     tags = _tags(data)
     description = _description(data.get("description"), context.sanitized)
     online_locations = _online_locations(data.get("online_locations"))
@@ -276,12 +312,14 @@ def update_event(
         raise Invalid("Wrong format for start datetime", field="start_datetime")
     if start > MAX_TIMESTAMP:
         raise Invalid("start_datetime is too much in the future", field="start_datetime")
+    _check_not_too_early(start, end)
     title = _title(data["title"]) if is_truthy(data.get("title")) else event.title
     description = _description(data.get("description"), context.sanitized)
     online_locations = _online_locations(data["online_locations"]) if "online_locations" in data else None
     # An absent `recurrent` turns a parent into a plain event, as Gancio does (§5.3 step 5, verified).
     recurrent = _parse_recurrent(data.get("recurrent")) if event.parent_id is None else None
-    place = resolve_place(db, data)
+    old_place_id = event.place_id
+    place = resolve_place(db, data, anonymous=actor.is_anonymous, own_place_id=old_place_id)
     tags = _tags(data)
 
     obsolete: list[str] = []
@@ -317,6 +355,8 @@ def update_event(
     event.media = new_media
     event.place_id = place.id
     db.flush()
+    if old_place_id != place.id:
+        drop_pending_place(db, old_place_id)
     stored_tags = normalize_tags(db, tags or [])
     set_event_tags(db, event.id, stored_tags)
     if image is not None:
@@ -336,25 +376,37 @@ def delete_event(db: Session, actor: Actor, event_id: Any) -> list[str]:
     """
     event = get_event_for_write(db, actor, event_id)
     obsolete = [] if _keeps_files(event) else [m["url"] for m in event.media or [] if m.get("url")]
+    place_id = event.place_id
     db.delete(event)
     db.flush()
+    drop_pending_place(db, place_id)  # a rejected submission leaves no place behind
     return obsolete
 
 
 def confirm_event(db: Session, actor: Actor, event_id: Any, *, now: int | None = None) -> None:
     """`PUT /api/event/confirm/:id`: publish, and generate occurrences of a recurrent parent."""
     event = get_event_for_write(db, actor, event_id)
+    if event.hidden_by_moderator and not actor.is_moderator:
+        raise Forbidden(HIDDEN_BY_MODERATOR)
     event.is_visible = True
+    event.hidden_by_moderator = False
     db.flush()
+    publish_place(db, event.place_id)
     occurrences.generate_for_parent(
         db, occurrences.parent_values(event), now=now if now is not None else int(time.time())
     )
 
 
 def unconfirm_event(db: Session, actor: Actor, event_id: Any) -> None:
-    """`PUT /api/event/unconfirm/:id`: hide (404 for an unknown id, where Gancio answers 500)."""
+    """`PUT /api/event/unconfirm/:id`: hide (404 for an unknown id, where Gancio answers 500).
+
+    A moderator hiding someone else's event is remembered, so that its owner cannot publish it again
+    (Gancio lets the owner undo the moderator's decision with a confirm).
+    """
     event = get_event_for_write(db, actor, event_id)
     event.is_visible = False
+    if actor.is_moderator and event.user_id != actor.user_id:
+        event.hidden_by_moderator = True
     db.flush()
 
 

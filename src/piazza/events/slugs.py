@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 from piazza.events.models import Event
 
 MAX_SLUG_BASE = 200
+# What an all-digit slug gets in front of it: `/event/4` and `/api/event/detail/4` always mean the
+# event with id 4, so no slug may look like an id (an event titled "4" took over event 4's URLs).
+DIGIT_SLUG_PREFIX = "event-"
 
 
 def _table(letters: str, latin: str) -> dict[str, str]:
@@ -88,6 +91,8 @@ _BASE_TAKEN = select(Event.id).where(Event.slug == bindparam("slug")).limit(1)
 def unique_slug(db: Session, title: str) -> str | None:
     """The slug for a new event: free, or with the first free `-N` appended; None if empty.
 
+    An all-digit slug gets DIGIT_SLUG_PREFIX (`4` becomes `event-4`), so that it is never an id.
+
     Looks up `base`, `base-1`, `base-2`, ... by equality rather than with `LIKE 'base-%'`, which
     SQLite cannot serve from the index (its LIKE ignores ASCII case, the index does not) and
     PostgreSQL only in the C collation: that scan of every event made each write slower as the
@@ -96,6 +101,8 @@ def unique_slug(db: Session, title: str) -> str | None:
     base = slugify(title)
     if not base:
         return None
+    if base.isdigit():  # any script's digits: an id lookup must never be confused with a slug
+        base = DIGIT_SLUG_PREFIX + base
     if db.connection().scalar(_BASE_TAKEN, {"slug": base}) is None:
         return base
     first, size = 1, _FIRST_PROBE

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
+from piazza import json_input
 from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Invalid, NotFound
 
@@ -29,7 +29,7 @@ async def read_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json_input.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Invalid("the body is not valid JSON") from exc
     if not isinstance(body, dict):

@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import PlainTextResponse, Response
 
+from piazza import json_input
 from piazza.accounts.service import CheckedPassword, check_password
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.endpoints import server_metadata
@@ -160,7 +161,7 @@ async def _registration_fields(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
-            data = json.loads(await request.body())
+            data = json_input.loads(await request.body())
         except ValueError:
             raise RegistrationError("Invalid JSON body") from None
         if not isinstance(data, dict):

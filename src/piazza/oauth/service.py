@@ -6,7 +6,6 @@ Functions take a session first and never see a request. The Authlib grants in `g
 from __future__ import annotations
 
 import hmac
-import json
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from piazza import json_input
 from piazza.accounts.models import User
 from piazza.db.base import utcnow
 from piazza.errors import NotFound, PiazzaError
@@ -111,7 +111,7 @@ def parse_redirect_uris(value: Any) -> list[str]:
         raise RegistrationError("redirect_uris required")
     if isinstance(value, str) and value.lstrip().startswith("["):
         try:
-            value = json.loads(value)
+            value = json_input.loads(value)
         except ValueError:
             raise RegistrationError("redirect_uris: invalid JSON array") from None
     uris = value.split() if isinstance(value, str) else value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from piazza.errors import NotFound
+from piazza.errors import Invalid, NotFound
 from piazza.events import queries
+from piazza.events.service import MAX_TIMESTAMP, MIN_TIMESTAMP
 from piazza.instance.announcements_service import visible_announcements
 from piazza.instance.collection_events import collection_events
 from piazza.instance.pages_service import visible_page
@@ -104,15 +105,25 @@ async def home(request: Request, tag: str | None = None, place: str | None = Non
 # --- the month calendar -------------------------------------------------------------------------------
 
 
+# The years an event can be in (events/service.py MIN_TIMESTAMP, MAX_TIMESTAMP), less one at each end so
+# that a month's first and last day exist in every time zone. `9999-12` used to be a 500: its end, a
+# month later, is past the last date Python can hold.
+FIRST_YEAR = datetime.fromtimestamp(MIN_TIMESTAMP, UTC).year + 1
+LAST_YEAR = datetime.fromtimestamp(MAX_TIMESTAMP, UTC).year - 1
+
+
 def parse_month(value: str | None, zone: ZoneInfo) -> tuple[int, int]:
-    """`YYYY-MM`, or the current month in the instance time zone."""
+    """`YYYY-MM`, or the current month in the instance time zone when it is not a month at all.
+    Raises Invalid for a month outside FIRST_YEAR to LAST_YEAR."""
     if value:
         try:
             parsed = datetime.strptime(value, "%Y-%m")
-            if 1900 <= parsed.year <= 9999:
-                return parsed.year, parsed.month
         except ValueError:
             pass
+        else:
+            if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+                raise Invalid(f"The calendar shows the years {FIRST_YEAR} to {LAST_YEAR}.", field="month")
+            return parsed.year, parsed.month
     today = datetime.now(zone)
     return today.year, today.month
 
@@ -148,7 +159,10 @@ def _calendar_data(db: Session, layout: Layout, month: str | None) -> dict[str, 
 
 @router.get("/calendar")
 async def month_calendar(request: Request, month: str | None = None) -> Response:
-    layout, data = await load(request, _calendar_data, month)
+    try:
+        layout, data = await load(request, _calendar_data, month)
+    except Invalid as exc:
+        return await error_page(request, exc.message, exc.status)
     assert data is not None  # noqa: S101
     return render(request, "calendar.html", layout, **data)
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from piazza.events.service import is_web_url
 from piazza.instance.pages_service import footer_links
 from piazza.instance.settings import get_settings
 from piazza.oauth.service import find_logged_in_user
@@ -112,6 +113,15 @@ def _local(timestamp: int | float | None, zone: ZoneInfo) -> datetime | None:
 
 
 templates.env.filters["local"] = _local
+
+
+def _is_web_url(value: object) -> bool:
+    """Jinja test: `{% if url is web_url %}`; only http(s) URLs become links (stored rows from before
+    the rule may hold `javascript:` ones)."""
+    return isinstance(value, str) and is_web_url(value)
+
+
+templates.env.tests["web_url"] = _is_web_url
 
 
 def render(request: Request, name: str, layout: Layout | None, status: int = 200, **context: Any) -> Response:
