@@ -1,6 +1,7 @@
 """Imports every domain's models so that `Base.metadata` describes the whole schema (for Alembic)."""
 
 from piazza.accounts import models as accounts_models
+from piazza.db import versions as db_versions
 from piazza.events import models as events_models
 from piazza.instance import models as instance_models
 from piazza.limits import models as limits_models
@@ -10,6 +11,7 @@ from piazza.oauth import models as oauth_models
 
 __all__ = [
     "accounts_models",
+    "db_versions",
     "events_models",
     "instance_models",
     "limits_models",

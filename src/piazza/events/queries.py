@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -311,6 +311,27 @@ def list_events(
     return _rows_to_wire(db, rows, Shape.LIST)
 
 
+# Big answers are written in batches of this many events (piazza.events.exports): what a worker holds
+# while it writes one stays the same whatever the agenda's size.
+EXPORT_BATCH = 1000
+
+
+def partitions(
+    db: Session, stmt: Select[Any], params: Mapping[str, Any] | None = None
+) -> Iterator[Sequence[Any]]:
+    """The row mappings of `stmt` in batches, fetched as they are consumed (a server-side cursor on
+    PostgreSQL), rather than all at once."""
+    result = db.connection().execution_options(yield_per=EXPORT_BATCH).execute(stmt, dict(params or {}))
+    yield from result.mappings().partitions()
+
+
+def iter_listing(db: Session, q: ListingQuery, settings: ListingSettings) -> Iterator[list[dict[str, Any]]]:
+    """`list_events` in batches of E-list events."""
+    stmt, params = listing_statement(q, settings)
+    for rows in partitions(db, stmt, params):
+        yield _rows_to_wire(db, rows, Shape.LIST)
+
+
 def upcoming_with(
     db: Session, *, now: int, tags: Sequence[str] = (), place_id: int | None = None
 ) -> list[dict[str, Any]]:
@@ -585,19 +606,44 @@ def feed_events(db: Session, q: FeedQuery, *, now: int) -> list[dict[str, Any]]:
     `show_recurrent` (any non-empty value, as Gancio reads it).
     """
     stmt = feed_statement(q.show_recurrent, bool(q.tags), bool(q.places), bool(q.limit))
-    params = {
+    return _export_rows(db, db.connection().execute(stmt, _feed_params(q, now)).mappings().all())
+
+
+def iter_feed_events(db: Session, q: FeedQuery, *, now: int) -> Iterator[list[dict[str, Any]]]:
+    """`feed_events` in batches."""
+    stmt = feed_statement(q.show_recurrent, bool(q.tags), bool(q.places), bool(q.limit))
+    for rows in partitions(db, stmt, _feed_params(q, now)):
+        yield _export_rows(db, rows)
+
+
+def _feed_params(q: FeedQuery, now: int) -> dict[str, Any]:
+    return {
         "since": now - FEED_LOOKBACK_SECONDS,
         "tags": list(q.tags),
         "places": list(q.places),
         "limit": q.limit,
     }
-    return _export_rows(db, db.connection().execute(stmt, params).mappings().all())
 
 
 def feed_events_of(
     db: Session, *, now: int, tags: Sequence[str] = (), place_id: int | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Tag and place feeds: upcoming and ongoing events, occurrences and multidate included."""
+    stmt = _feed_of_statement(now=now, tags=tags, place_id=place_id, limit=limit)
+    return _export_rows(db, db.connection().execute(stmt).mappings().all())
+
+
+def iter_feed_events_of(
+    db: Session, *, now: int, tags: Sequence[str] = (), place_id: int | None = None, limit: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """`feed_events_of` in batches."""
+    for rows in partitions(db, _feed_of_statement(now=now, tags=tags, place_id=place_id, limit=limit)):
+        yield _export_rows(db, rows)
+
+
+def _feed_of_statement(
+    *, now: int, tags: Sequence[str], place_id: int | None, limit: int | None
+) -> Select[Any]:
     conditions = [
         Event.is_visible.is_(True),
         Event.recurrent.is_(None),
@@ -607,9 +653,7 @@ def feed_events_of(
         Event.place_id == place_id if place_id is not None else true(),
     ]
     stmt = _from_events(FEED_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id)
-    if limit:
-        stmt = stmt.limit(limit)
-    return _export_rows(db, db.connection().execute(stmt).mappings().all())
+    return stmt.limit(limit) if limit else stmt
 
 
 def _export_rows(db: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
