@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+from piazza.events.memo import TextMemo
 from piazza.events.recurrence import get_zone
 
 Settings = Mapping[str, Any]
@@ -335,11 +336,10 @@ def ics_vevents(events: Iterable[EventDict], settings: Settings, stamp: str, ala
     return "\r\n".join(lines) + "\r\n" if lines else ""
 
 
-# A feed writes the same events on every request, and writing a VEVENT was a third of its cost. The
-# text before and after DTSTAMP (the one line that changes) is cached by everything it is written
-# from; events with long texts are written each time, which bounds the cache to a few megabytes.
-VEVENT_CACHE_SIZE = 512
-VEVENT_CACHE_MAX_LENGTH = 2048
+# A feed writes the same events on every build, and writing a VEVENT was a third of its cost. The
+# text before and after DTSTAMP (the one line that changes) is remembered by everything it is written
+# from, for as many events as fit in the memo's characters (piazza.events.memo).
+VEVENT_MEMO_CHARS = 32_000_000
 
 
 def _vevent(event: EventDict, settings: Settings, alarm: bool) -> tuple[str, str]:
@@ -364,13 +364,13 @@ def _vevent(event: EventDict, settings: Settings, alarm: bool) -> tuple[str, str
         settings["baseurl"],
         alarm,
     )
-    text_length = len(event.get("description") or "") + len(event.get("plain_description") or "")
-    if text_length <= VEVENT_CACHE_MAX_LENGTH:
-        try:
-            return _cached_vevent(key)
-        except TypeError:  # an unhashable value (say, imported data of another shape)
-            pass
-    return _vevent_from(key)
+    # What the entry holds: the VEVENT, about as long as its texts and a few hundred characters more
+    # (its key's texts are the row's and the plain-text memo's own strings).
+    chars = len(event.get("description") or "") + len(event.get("plain_description") or "") + 1000
+    try:
+        return _vevents.get(key, chars)
+    except TypeError:  # an unhashable value (say, imported data of another shape)
+        return _vevent_from(key)
 
 
 def _vevent_from(key: tuple[Any, ...]) -> tuple[str, str]:
@@ -396,7 +396,7 @@ def _vevent_from(key: tuple[Any, ...]) -> tuple[str, str]:
     return "\r\n".join(lines[:at]), "\r\n".join(lines[at + 1 :])
 
 
-_cached_vevent = functools.lru_cache(maxsize=VEVENT_CACHE_SIZE)(_vevent_from)
+_vevents: TextMemo[tuple[Any, ...], tuple[str, str]] = TextMemo(_vevent_from, max_chars=VEVENT_MEMO_CHARS)
 
 
 def _vevent_lines(lines: list[str], event: EventDict, settings: Settings, stamp: str, alarm: bool) -> None:

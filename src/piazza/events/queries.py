@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from piazza.accounts.models import User
 from piazza.errors import NotFound
+from piazza.events.memo import TextMemo
 from piazza.events.models import Event, EventTag, Place, Tag
 from piazza.events.places import find_place, place_row_to_wire
 from piazza.events.sanitize import html_to_text
@@ -692,22 +693,17 @@ def feed_event(row: Any, tags: list[str]) -> dict[str, Any]:
     }
 
 
-# Feeds render the same upcoming events on every request, and turning their HTML into text was half
-# of a feed's cost (README "Benchmarks"). The text depends only on the HTML, so it is cached by it;
-# the size bound keeps the cache under about 8 MB per process.
-PLAIN_TEXT_CACHE_SIZE = 1024
-PLAIN_TEXT_CACHE_MAX_LENGTH = 4096
-
-
-@functools.lru_cache(maxsize=PLAIN_TEXT_CACHE_SIZE)
-def _cached_plain_text(html: str) -> str:
-    return html_to_text(html)
+# Feeds render the same upcoming events on every build, and turning their HTML into text was half of
+# a feed's cost (README "Benchmarks"). The text depends only on the HTML, so it is remembered by it,
+# for as many events as fit in a few megabytes per process (an agenda of 20,000 short descriptions).
+PLAIN_TEXT_MEMO_CHARS = 8_000_000
+_plain_texts: TextMemo[str, str] = TextMemo(html_to_text, max_chars=PLAIN_TEXT_MEMO_CHARS)
 
 
 def _plain_text(html: str | None) -> str:
-    if html and len(html) <= PLAIN_TEXT_CACHE_MAX_LENGTH:
-        return _cached_plain_text(html)
-    return html_to_text(html)
+    if not html:
+        return html_to_text(html)
+    return _plain_texts.get(html, 2 * len(html))
 
 
 def export_to_wire(event: dict[str, Any]) -> dict[str, Any]:
