@@ -241,7 +241,8 @@ async def _full_listing(
 ) -> Response:
     """`GET /api/events` without `max`: every matching event, perhaps the whole agenda. Kept as an
     answer (piazza.db.answers) and written in batches, so that it costs what its bytes cost."""
-    start_given = parse_number((params.get("start") or [None])[0]) is not None
+    starts = params.get("start") or []
+    start_given = bool(starts) and parse_number(starts[0]) is not None
 
     def build(db: Session, file: BinaryIO, now: int) -> int | None:
         q = listing if start_given else replace(listing, start=now)
