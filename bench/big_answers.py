@@ -10,6 +10,8 @@ with 2 workers, and for each endpoint measures, from the workers' own CPU time:
 - 304: a conditional request with the validator of the last answer;
 - the bytes of the answer and the peak RSS of each worker (VmHWM) after the endpoint's requests.
 
+`ping` (`GET /api/ping`) is the floor: what any request on a new connection costs the workers.
+
     .venv/bin/python bench/big_answers.py [--events 1000,20000] [--repeat 3] [--only listing,ics]
 
 Short on purpose: a few requests per figure, CPU milliseconds per request (which survive a loaded
@@ -43,6 +45,7 @@ from run import (  # noqa: E402  (bench/ is a folder of scripts, not a package)
 )
 
 ENDPOINTS = {
+    "ping": "/api/ping",  # the floor: what any request on a new connection costs
     "listing": "/api/events",
     "ics": "/feed/ics",
     "json": "/feed/json",
