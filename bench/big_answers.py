@@ -155,6 +155,8 @@ def run_size(n_events: int, args: argparse.Namespace) -> list[tuple[str, dict[st
                 for key, path in ENDPOINTS.items():
                     if args.only and key not in args.only:
                         continue
+                    # uvicorn replaces a worker that misses its health check (a loaded machine): ask again.
+                    pids = worker_pids(process.pid)
                     result = measure(
                         base, path.format(tag=seeded.tags[0]), token, pids, args.repeat, args.repeated
                     )
