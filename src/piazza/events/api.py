@@ -250,17 +250,7 @@ async def _full_listing(
         # Upcoming and ongoing events drop out as they end; an explicit start or a search does not age.
         aging = not start_given and q.query is None
         validity = exports.Validity(lookback=0 if aging else None)
-        if settings.collection_in_home and not (q.tags or q.places or q.query):
-            from piazza.instance.collection_events import CollectionQuery, iter_collection_events
-
-            try:
-                batches = iter_collection_events(
-                    db, str(settings.collection_in_home), CollectionQuery(start_at=q.start, end=q.end)
-                )
-            except NotFound:
-                batches = iter(())
-        else:
-            batches = queries.iter_listing(db, q, settings)
+        batches = queries.iter_events_or_home_collection(db, q, settings)
         exports.write_json_array(file, validity.watch(batches))
         return validity.until
 

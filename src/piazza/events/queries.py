@@ -326,6 +326,21 @@ def partitions(
     yield from result.mappings().partitions()
 
 
+def iter_events_or_home_collection(
+    db: Session, q: ListingQuery, settings: ListingSettings
+) -> Iterator[list[dict[str, Any]]]:
+    """`list_events_or_home_collection` in batches."""
+    if settings.collection_in_home and not (q.tags or q.places or q.query):
+        from piazza.instance import collection_events as home  # instance builds on events
+
+        query = home.CollectionQuery(start_at=q.start, end=q.end, max=q.limit)
+        try:
+            return home.iter_collection_events(db, str(settings.collection_in_home), query)
+        except NotFound:
+            return iter(())
+    return iter_listing(db, q, settings)
+
+
 def iter_listing(db: Session, q: ListingQuery, settings: ListingSettings) -> Iterator[list[dict[str, Any]]]:
     """`list_events` in batches of E-list events."""
     stmt, params = listing_statement(q, settings)
