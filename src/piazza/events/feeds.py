@@ -338,8 +338,10 @@ def ics_vevents(events: Iterable[EventDict], settings: Settings, stamp: str, ala
 
 # A feed writes the same events on every build, and writing a VEVENT was a third of its cost. The
 # text before and after DTSTAMP (the one line that changes) is remembered by everything it is written
-# from, for as many events as fit in the memo's characters (piazza.events.memo).
-VEVENT_MEMO_CHARS = 32_000_000
+# from, for as many events as fit in the memo's characters (piazza.events.memo): about 6,000 short
+# events, some 10 MB a worker. More would keep larger agendas too, but a worker of a 20,000-event
+# agenda then grew by 20 MB (the workers' target is 150 MB).
+VEVENT_MEMO_CHARS = 8_000_000
 
 
 def _vevent(event: EventDict, settings: Settings, alarm: bool) -> tuple[str, str]:
