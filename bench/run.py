@@ -145,7 +145,7 @@ def fresh_database(folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def seed_database(url: str, n_events: int, n_refresh: int, now: int) -> Seeded:
+def seed_database(url: str, n_events: int, n_refresh: int, now: int, *, upcoming: int = 100) -> Seeded:
     upgrade(url)
     database = Database(url, pool_size=1)
     try:
@@ -156,7 +156,7 @@ def seed_database(url: str, n_events: int, n_refresh: int, now: int) -> Seeded:
                 database,
                 n_events,
                 now=now,
-                upcoming=100,
+                upcoming=upcoming,
                 n_refresh=n_refresh,
                 progress=lambda n: bar.advance(task, n),
             )

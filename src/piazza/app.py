@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from piazza.accounts.api import router as accounts_router
 from piazza.config import Config, load_config
 from piazza.db import Database
+from piazza.db.answers import AnswerCache
 from piazza.db.cache import ReadCache
 from piazza.errors import PiazzaError, TooManyRequests
 from piazza.events.routes import router as events_router
@@ -64,6 +65,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.config = config
     app.state.db = database
     app.state.read_cache = ReadCache(database, ttl=config.read_cache_seconds)
+    app.state.answers = AnswerCache(config.answer_cache_dir, max_bytes=config.answer_cache_size)
 
     # Requests are matched against the routes in this order, a few µs a route: the busiest API first
     # (accounts for the cheap GET /api/user every app sends at start, events, OAuth), the pages last. No

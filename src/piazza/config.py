@@ -50,6 +50,11 @@ class Config(BaseSettings):
     read_cache_seconds: float = Field(
         5.0, ge=0, le=60, description="Seconds a token check may be reused while the database is unchanged."
     )
+    answer_cache_size: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="Bytes of big answers (full listing, feeds) kept in <data>/cache/answers; 0 keeps none.",
+    )
     trusted_proxies: str = Field(
         "", description="Comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed."
     )
@@ -161,6 +166,10 @@ class Config(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def answer_cache_dir(self) -> Path:
+        return self.data_dir / "cache" / "answers"
 
     def with_secret_key(self) -> Config:
         """Return this config with a secret key, generating and storing one in the data folder if needed.

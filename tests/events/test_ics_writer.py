@@ -15,7 +15,6 @@ from icalendar import Alarm, Calendar, Event, vText
 
 from piazza.events.feeds import (
     ICS_PRODID,
-    VEVENT_CACHE_MAX_LENGTH,
     clean_text,
     event_url,
     location_text,
@@ -84,7 +83,7 @@ TRICKY = [
         id=12, title="", online_locations=["https://meet.example/room"], place={"id": 1, "name": "online"}
     ),
     make_event(id=13, title="emoji 🎉 " * 15, place={"id": 2, "name": "Hall", "latitude": 0, "longitude": 0}),
-    # Longer than VEVENT_CACHE_MAX_LENGTH: written without the cache.
+    # Long texts: the last test writes it without the memo.
     make_event(id=14, description="<p>" + "words, more; " * 200 + "</p>", plain_description="words " * 300),
 ]
 
@@ -106,9 +105,14 @@ def test_a_named_calendar_matches_icalendar() -> None:
     assert written == icalendar_rendering([], calendar_name="Jazz, soul; more")
 
 
-def test_the_long_tricky_event_is_written_without_the_cache() -> None:
+def test_an_event_too_long_for_the_memo_is_written_all_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from piazza.events import feeds
+
+    monkeypatch.setattr(feeds._vevents, "max_chars", 32_000)  # entries of at most 2,000 characters
+    feeds._vevents.clear()
     long_one = TRICKY[-1]
-    assert len(long_one["description"]) + len(long_one["plain_description"]) > VEVENT_CACHE_MAX_LENGTH
+    assert render_ics([long_one], settings=SETTINGS, now=NOW) == icalendar_rendering([long_one])
+    assert len(feeds._vevents) == 0
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Imports every domain's models so that `Base.metadata` describes the whole schema (for Alembic)."""
 
 from piazza.accounts import models as accounts_models
+from piazza.db import versions as db_versions
 from piazza.events import models as events_models
 from piazza.federation import models as federation_models
 from piazza.instance import models as instance_models
@@ -11,6 +12,7 @@ from piazza.oauth import models as oauth_models
 
 __all__ = [
     "accounts_models",
+    "db_versions",
     "events_models",
     "federation_models",
     "instance_models",

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
 from piazza.config import Config
 from piazza.db import Database
+from piazza.db.answers import serve_answer
 from piazza.errors import Forbidden, Invalid, NotFound
-from piazza.events import feeds, occurrences, queries, service
+from piazza.events import exports, feeds, occurrences, queries, service
 from piazza.events.images import (
     THUMB_FOLDER,
     ProcessedImage,
@@ -37,7 +43,7 @@ from piazza.events.openapi import (
     LISTING_PARAMETERS,
     MEDIA,
 )
-from piazza.events.schemas import Upload, is_truthy, read_event_body
+from piazza.events.schemas import Upload, is_truthy, parse_number, read_event_body
 from piazza.imaging import in_turn
 from piazza.instance.settings import FEED_KEYS, get_setting, get_settings_of
 from piazza.oauth.bearer import Caller, InsufficientScope, get_caller, require
@@ -213,9 +219,12 @@ async def list_events(request: Request) -> Response:
     for key, value in request.query_params.multi_items():
         params.setdefault(key.removesuffix("[]"), []).append(value)
     listing = queries.parse_listing(params)
+    if listing.limit is None:
+        return await _full_listing(request, params, listing)
     db = _db(request)
-    # A page of apps' usual size is a small read; a listing without `max` may be the whole agenda.
-    small = listing.limit is not None and listing.limit <= SMALL_PAGE
+    # A page of apps' usual size is a small read; larger pages, and searches (a scan of titles, places
+    # and tags whatever the page), go to the thread pool.
+    small = listing.limit <= SMALL_PAGE and listing.query is None
     # The listing's settings change rarely: reused while the database is unchanged (db/cache.py).
     # Without the cache (PostgreSQL) they are read in the listing's own transaction.
     cache = request.app.state.read_cache
@@ -227,6 +236,31 @@ async def list_events(request: Request) -> Response:
     read = db.read_small if small else db.read
     events = await read(queries.list_events_or_home_collection, listing, settings)
     return JSONResponse(events, headers=CORS)
+
+
+async def _full_listing(
+    request: Request, params: dict[str, list[str]], listing: queries.ListingQuery
+) -> Response:
+    """`GET /api/events` without `max`: every matching event, perhaps the whole agenda. Kept as an
+    answer (piazza.db.answers) and written in batches, so that it costs what its bytes cost."""
+    starts = params.get("start") or []
+    start_given = bool(starts) and parse_number(starts[0]) is not None
+
+    def build(db: Session, file: BinaryIO, now: int) -> int | None:
+        q = listing if start_given else replace(listing, start=now)
+        settings = queries.read_listing_settings(db)
+        # Upcoming and ongoing events drop out as they end; an explicit start or a search does not age.
+        aging = not start_given and q.query is None
+        validity = exports.Validity(lookback=0 if aging else None)
+        batches = queries.iter_events_or_home_collection(db, q, settings)
+        exports.write_json_array(file, validity.watch(batches))
+        return validity.until
+
+    key_start = listing.start if start_given else None
+    key = json.dumps(["listing", key_start, *dataclasses.astuple(replace(listing, start=0))], default=list)
+    # Older events before "now" grow in number as time passes: built for each request, never kept.
+    keep = start_given or not listing.older or listing.query is not None
+    return await serve_answer(request, key, build, media_type="application/json", headers=CORS, keep=keep)
 
 
 @router.get("/api/event/meta", openapi_extra=operation(ok=json_content(array_of({}))))

@@ -6,16 +6,19 @@ The selection is here and in `queries.py`; the documents are written by `feeds.r
 
 from __future__ import annotations
 
-import time
-from typing import Any
+import json
+from collections.abc import Iterable
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, Response
 
+from piazza.db.answers import serve_answer
 from piazza.errors import NotFound
-from piazza.events import feeds, queries
+from piazza.events import exports, feeds, queries
 from piazza.events.api import CORS
 from piazza.events.openapi import FEED
 from piazza.events.schemas import parse_id
@@ -23,59 +26,57 @@ from piazza.events.tags import check_tag_exists
 from piazza.instance import collection_events as collections
 from piazza.instance.settings import FEED_KEYS, get_settings_of
 from piazza.openapi import operation
-from piazza.responses import JSONResponse
 
 router = APIRouter()
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 ICS_TYPE = "text/calendar; charset=utf-8"
+JSON_TYPE = "application/json"
 FORMATS = ("rss", "feed", "ics", "json")
 BAD_FORMAT = "Please specify a valid format: rss, feed, ics or json"
 FEED_LOOKBACK = 24 * 3600  # feeds start a day back, so today's events stay in them (§5.11)
 
 
-def _feed_response(
-    events: list[dict[str, Any]], fmt: str, settings: dict[str, Any], *, title: str, path: str
-) -> Response:
+def media_type_of(fmt: str) -> str:
+    return RSS_TYPE if fmt in ("rss", "feed") else ICS_TYPE if fmt == "ics" else JSON_TYPE
+
+
+def write_feed(
+    file: BinaryIO,
+    fmt: str,
+    batches: Iterable[list[dict[str, Any]]],
+    settings: dict[str, Any],
+    *,
+    title: str,
+    path: str,
+    calendar_name: str | None = None,
+) -> None:
+    """A feed of the events in `batches`, written batch by batch (RSS: its few items at once)."""
     if fmt in ("rss", "feed"):
         body = feeds.render_rss(
-            events[: queries.RSS_LIMIT],
+            exports.first_of(batches, queries.RSS_LIMIT),
             settings=settings,
             title=title,
             self_url=f"{settings['baseurl']}/feed/rss{path}",
         )
-        return Response(body, media_type=RSS_TYPE, headers=CORS)
-    if fmt == "ics":
-        return Response(feeds.render_ics(events, settings=settings), media_type=ICS_TYPE, headers=CORS)
-    return JSONResponse([queries.export_to_wire(event) for event in events], headers=CORS)
+        file.write(body.encode())
+    elif fmt == "ics":
+        exports.write_ics(file, batches, settings=settings, calendar_name=calendar_name)
+    else:
+        exports.write_json_array(file, ([queries.export_to_wire(e) for e in batch] for batch in batches))
 
 
-def collection_feed_response(
-    events: list[dict[str, Any]], fmt: str, settings: dict[str, Any], *, name: str
-) -> Response:
-    """A collection's feed: RSS and ICS from feed events; JSON in the E-collection shape the widget reads."""
+def write_collection_batches(
+    file: BinaryIO, fmt: str, name: str, batches: Iterable[list[dict[str, Any]]], settings: dict[str, Any]
+) -> None:
+    """A collection's feed: RSS and ICS of feed events (`iter_collection_events(for_feed=True)`); JSON
+    of E-collection events, the shape the embeddable widget reads."""
     if fmt == "json":
-        return JSONResponse(events, headers=CORS)
+        exports.write_json_array(file, batches)
+        return
     title = f"{settings['title']} - Collection @{name}"
-    if fmt == "ics":
-        body = feeds.render_ics(events, settings=settings, calendar_name=title)
-        return Response(body, media_type=ICS_TYPE, headers=CORS)
-    body = feeds.render_rss(
-        events[: queries.RSS_LIMIT],
-        settings=settings,
-        title=title,
-        self_url=f"{settings['baseurl']}/feed/rss/collection/{quote(name, safe='')}",
-    )
-    return Response(body, media_type=RSS_TYPE, headers=CORS)
-
-
-def load_collection_feed(
-    db: Session, fmt: str, name: str, q: collections.CollectionQuery
-) -> list[dict[str, Any]]:
-    """The events of a collection feed; raises NotFound for an unknown collection."""
-    if fmt == "json":
-        return collections.get_collection_events(db, name, q)
-    return collections.collection_feed_events(db, name, q)
+    path = f"/collection/{quote(name, safe='')}"
+    write_feed(file, fmt, batches, settings, title=title, path=path, calendar_name=title)
 
 
 async def _export(request: Request, fmt: str) -> Response:
@@ -94,22 +95,28 @@ async def _export(request: Request, fmt: str) -> Response:
     )
     base_url = request.app.state.config.base_url
 
-    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any], str | None]:
+    def build(db: Session, file: BinaryIO, now: int) -> int | None:
         settings = get_settings_of(db, base_url, FEED_KEYS)
         # `collection` (default: the `collection_in_home` setting) replaces tags and places (§5.11).
         name = collection or settings.get("collection_in_home")
         if name:
-            q = collections.CollectionQuery(start_at=int(time.time()) - FEED_LOOKBACK, max=feed_query.limit)
-            return load_collection_feed(db, fmt, str(name), q), settings, str(name)
-        return queries.feed_events(db, feed_query, now=int(time.time())), settings, None
+            q = collections.CollectionQuery(start_at=now - FEED_LOOKBACK, max=feed_query.limit)
+            validity = exports.Validity(lookback=FEED_LOOKBACK)
+            batches = collections.iter_collection_events(db, str(name), q, for_feed=fmt != "json")
+            write_collection_batches(file, fmt, str(name), validity.watch(batches), settings)
+            return validity.until
+        validity = exports.Validity(lookback=FEED_LOOKBACK, until_start=True)
+        batches = validity.watch(queries.iter_feed_events(db, feed_query, now=now))
+        write_feed(file, fmt, batches, settings, title=settings["title"], path="")
+        return validity.until
 
-    db = request.app.state.db
-    # An RSS feed is a page of RSS_LIMIT events: a small read (Database.read_small). ICS and JSON
-    # exports have no limit.
-    events, settings, name = await (db.read_small if feed_query.limit else db.read)(load)
-    if name is not None:
-        return collection_feed_response(events, fmt, settings, name=name)
-    return _feed_response(events, fmt, settings, title=settings["title"], path="")
+    key = answer_key("feed", fmt, collection, feed_query.tags, feed_query.places, feed_query.show_recurrent)
+    return await serve_answer(request, key, build, media_type=media_type_of(fmt), headers=CORS)
+
+
+def answer_key(*parts: Any) -> str:
+    """The answer cache's key of a route and its parsed parameters."""
+    return json.dumps(parts, separators=(",", ":"), default=list)
 
 
 @router.get("/feed/{fmt}", openapi_extra=operation(ok=FEED))
@@ -125,34 +132,44 @@ async def export(fmt: str, request: Request) -> Response:
 @router.get("/feed/{fmt}/tag/{tag}", openapi_extra=operation(ok=FEED))
 async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
     base_url = request.app.state.config.base_url
-
-    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        if not check_tag_exists(db, tag):
-            raise NotFound()
-        limit = queries.RSS_LIMIT if fmt in ("rss", "feed") else None
-        events = queries.feed_events_of(db, now=int(time.time()), tags=[tag], limit=limit)
-        return events, get_settings_of(db, base_url, FEED_KEYS)
-
-    events, settings = await request.app.state.db.read(load)
     # rss and ics as named; any other format is JSON (§5.11)
     fmt = fmt if fmt in ("rss", "feed", "ics") else "json"
-    title = f"{settings['title']} - Tag #{tag}"
-    return _feed_response(events, fmt, settings, title=title, path=f"/tag/{quote(tag, safe='')}")
+
+    def build(db: Session, file: BinaryIO, now: int) -> int | None:
+        if not check_tag_exists(db, tag):
+            raise NotFound()
+        settings = get_settings_of(db, base_url, FEED_KEYS)
+        limit = queries.RSS_LIMIT if fmt in ("rss", "feed") else None
+        validity = exports.Validity(lookback=0)
+        batches = validity.watch(queries.iter_feed_events_of(db, now=now, tags=[tag], limit=limit))
+        title = f"{settings['title']} - Tag #{tag}"
+        write_feed(file, fmt, batches, settings, title=title, path=f"/tag/{quote(tag, safe='')}")
+        return validity.until
+
+    key = answer_key("tag-feed", fmt, tag)
+    return await serve_answer(request, key, build, media_type=media_type_of(fmt), headers=CORS)
 
 
 @router.get("/feed/{fmt}/place/{name_or_id}", openapi_extra=operation(ok=FEED))
 async def place_feed(fmt: str, name_or_id: str, request: Request) -> Response:
     base_url = request.app.state.config.base_url
+    fmt = fmt if fmt in ("rss", "feed", "ics") else "json"
 
-    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    def build(db: Session, file: BinaryIO, now: int) -> int | None:
         place = queries.check_feeds_place(db, name_or_id)
+        settings = get_settings_of(db, base_url, FEED_KEYS)
         limit = queries.RSS_LIMIT if fmt in ("rss", "feed") else None
-        events = queries.feed_events_of(db, now=int(time.time()), place_id=place["id"], limit=limit)
-        return events, place, get_settings_of(db, base_url, FEED_KEYS)
+        validity = exports.Validity(lookback=0)
+        batches = validity.watch(queries.iter_feed_events_of(db, now=now, place_id=place["id"], limit=limit))
+        if fmt == "json":  # {events, place}, as orjson writes the object
+            file.write(b'{"events":')
+            wire = ([queries.export_to_wire(event) for event in batch] for batch in batches)
+            exports.write_json_array(file, wire)
+            file.write(b',"place":' + orjson.dumps(place, option=exports.JSON_OPTIONS) + b"}")
+        else:
+            title = f"{settings['title']} - Place @{place['name']}"
+            write_feed(file, fmt, batches, settings, title=title, path=f"/place/{place['id']}")
+        return validity.until
 
-    events, place, settings = await request.app.state.db.read(load)
-    if fmt not in ("rss", "feed", "ics"):
-        wire = [queries.export_to_wire(event) for event in events]
-        return JSONResponse({"events": wire, "place": place}, headers=CORS)
-    title = f"{settings['title']} - Place @{place['name']}"
-    return _feed_response(events, fmt, settings, title=title, path=f"/place/{place['id']}")
+    key = answer_key("place-feed", fmt, name_or_id)
+    return await serve_answer(request, key, build, media_type=media_type_of(fmt), headers=CORS)

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+from piazza.events.memo import TextMemo
 from piazza.events.recurrence import get_zone
 
 Settings = Mapping[str, Any]
@@ -298,7 +299,21 @@ def render_ics(
     (a 100-event feed answered 3 requests a second); the output is what icalendar writes, properties in
     its order, and tests/events/test_ics_writer.py compares the two.
     """
-    stamp = _ics_time(_aware(now or datetime.now(UTC)))
+    stamp = ics_stamp(now)
+    return ics_head(settings, calendar_name) + ics_vevents(events, settings, stamp, alarm) + ICS_TAIL
+
+
+# render_ics in parts, for documents written in batches of events (piazza.events.exports): the head,
+# the VEVENTs of each batch and the tail, each ending with CRLF, joined give render_ics' text.
+ICS_TAIL = "END:VCALENDAR\r\n"
+
+
+def ics_stamp(now: datetime | None = None) -> str:
+    """DTSTAMP's value: the export time."""
+    return _ics_time(_aware(now or datetime.now(UTC)))
+
+
+def ics_head(settings: Settings, calendar_name: str | None = None) -> str:
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -310,18 +325,23 @@ def render_ics(
         lines.append(_fold(f"X-WR-CALDESC:{_ics_text(clean_text(settings['description']))}"))
     lines.append(_fold(f"X-WR-CALNAME:{_ics_text(clean_text(calendar_name or settings.get('title')))}"))
     lines.append("X-PUBLISHED-TTL:PT1H")
-    for event in events:
-        before, after = _vevent(event, settings, alarm)
-        lines += (before, f"DTSTAMP:{stamp}", after)
-    lines.append("END:VCALENDAR")
     return "\r\n".join(lines) + "\r\n"
 
 
-# A feed writes the same events on every request, and writing a VEVENT was a third of its cost. The
-# text before and after DTSTAMP (the one line that changes) is cached by everything it is written
-# from; events with long texts are written each time, which bounds the cache to a few megabytes.
-VEVENT_CACHE_SIZE = 512
-VEVENT_CACHE_MAX_LENGTH = 2048
+def ics_vevents(events: Iterable[EventDict], settings: Settings, stamp: str, alarm: bool = False) -> str:
+    lines: list[str] = []
+    for event in events:
+        before, after = _vevent(event, settings, alarm)
+        lines += (before, f"DTSTAMP:{stamp}", after)
+    return "\r\n".join(lines) + "\r\n" if lines else ""
+
+
+# A feed writes the same events on every build, and writing a VEVENT was a third of its cost. The
+# text before and after DTSTAMP (the one line that changes) is remembered by everything it is written
+# from, for as many events as fit in the memo's characters (piazza.events.memo): about 6,000 short
+# events, some 10 MB a worker. More would keep larger agendas too, but a worker of a 20,000-event
+# agenda then grew by 20 MB (the workers' target is 150 MB).
+VEVENT_MEMO_CHARS = 8_000_000
 
 
 def _vevent(event: EventDict, settings: Settings, alarm: bool) -> tuple[str, str]:
@@ -346,13 +366,13 @@ def _vevent(event: EventDict, settings: Settings, alarm: bool) -> tuple[str, str
         settings["baseurl"],
         alarm,
     )
-    text_length = len(event.get("description") or "") + len(event.get("plain_description") or "")
-    if text_length <= VEVENT_CACHE_MAX_LENGTH:
-        try:
-            return _cached_vevent(key)
-        except TypeError:  # an unhashable value (say, imported data of another shape)
-            pass
-    return _vevent_from(key)
+    # What the entry holds: the VEVENT, about as long as its texts and a few hundred characters more
+    # (its key's texts are the row's and the plain-text memo's own strings).
+    chars = len(event.get("description") or "") + len(event.get("plain_description") or "") + 1000
+    try:
+        return _vevents.get(key, chars)
+    except TypeError:  # an unhashable value (say, imported data of another shape)
+        return _vevent_from(key)
 
 
 def _vevent_from(key: tuple[Any, ...]) -> tuple[str, str]:
@@ -378,7 +398,7 @@ def _vevent_from(key: tuple[Any, ...]) -> tuple[str, str]:
     return "\r\n".join(lines[:at]), "\r\n".join(lines[at + 1 :])
 
 
-_cached_vevent = functools.lru_cache(maxsize=VEVENT_CACHE_SIZE)(_vevent_from)
+_vevents: TextMemo[tuple[Any, ...], tuple[str, str]] = TextMemo(_vevent_from, max_chars=VEVENT_MEMO_CHARS)
 
 
 def _vevent_lines(lines: list[str], event: EventDict, settings: Settings, stamp: str, alarm: bool) -> None:

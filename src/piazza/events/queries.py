@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from piazza.accounts.models import User
 from piazza.errors import NotFound
+from piazza.events.memo import TextMemo
 from piazza.events.models import Event, EventTag, Place, Tag
 from piazza.events.places import find_place, place_row_to_wire
 from piazza.events.sanitize import html_to_text
@@ -309,6 +310,42 @@ def list_events(
     stmt, params = listing_statement(q, settings or read_listing_settings(db))
     rows = db.connection().execute(stmt, params).mappings().all()
     return _rows_to_wire(db, rows, Shape.LIST)
+
+
+# Big answers are written in batches of this many events (piazza.events.exports): what a worker holds
+# while it writes one stays the same whatever the agenda's size.
+EXPORT_BATCH = 1000
+
+
+def partitions(
+    db: Session, stmt: Select[Any], params: Mapping[str, Any] | None = None
+) -> Iterator[Sequence[Any]]:
+    """The row mappings of `stmt` in batches, fetched as they are consumed (a server-side cursor on
+    PostgreSQL), rather than all at once."""
+    result = db.connection().execution_options(yield_per=EXPORT_BATCH).execute(stmt, dict(params or {}))
+    yield from result.mappings().partitions()
+
+
+def iter_events_or_home_collection(
+    db: Session, q: ListingQuery, settings: ListingSettings
+) -> Iterator[list[dict[str, Any]]]:
+    """`list_events_or_home_collection` in batches."""
+    if settings.collection_in_home and not (q.tags or q.places or q.query):
+        from piazza.instance import collection_events as home  # instance builds on events
+
+        query = home.CollectionQuery(start_at=q.start, end=q.end, max=q.limit)
+        try:
+            return home.iter_collection_events(db, str(settings.collection_in_home), query)
+        except NotFound:
+            return iter(())
+    return iter_listing(db, q, settings)
+
+
+def iter_listing(db: Session, q: ListingQuery, settings: ListingSettings) -> Iterator[list[dict[str, Any]]]:
+    """`list_events` in batches of E-list events."""
+    stmt, params = listing_statement(q, settings)
+    for rows in partitions(db, stmt, params):
+        yield _rows_to_wire(db, rows, Shape.LIST)
 
 
 def upcoming_with(
@@ -600,19 +637,44 @@ def feed_events(db: Session, q: FeedQuery, *, now: int) -> list[dict[str, Any]]:
     `show_recurrent` (any non-empty value, as Gancio reads it).
     """
     stmt = feed_statement(q.show_recurrent, bool(q.tags), bool(q.places), bool(q.limit))
-    params = {
+    return _export_rows(db, db.connection().execute(stmt, _feed_params(q, now)).mappings().all())
+
+
+def iter_feed_events(db: Session, q: FeedQuery, *, now: int) -> Iterator[list[dict[str, Any]]]:
+    """`feed_events` in batches."""
+    stmt = feed_statement(q.show_recurrent, bool(q.tags), bool(q.places), bool(q.limit))
+    for rows in partitions(db, stmt, _feed_params(q, now)):
+        yield _export_rows(db, rows)
+
+
+def _feed_params(q: FeedQuery, now: int) -> dict[str, Any]:
+    return {
         "since": now - FEED_LOOKBACK_SECONDS,
         "tags": list(q.tags),
         "places": list(q.places),
         "limit": q.limit,
     }
-    return _export_rows(db, db.connection().execute(stmt, params).mappings().all())
 
 
 def feed_events_of(
     db: Session, *, now: int, tags: Sequence[str] = (), place_id: int | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Tag and place feeds: upcoming and ongoing events, occurrences and multidate included."""
+    stmt = _feed_of_statement(now=now, tags=tags, place_id=place_id, limit=limit)
+    return _export_rows(db, db.connection().execute(stmt).mappings().all())
+
+
+def iter_feed_events_of(
+    db: Session, *, now: int, tags: Sequence[str] = (), place_id: int | None = None, limit: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """`feed_events_of` in batches."""
+    for rows in partitions(db, _feed_of_statement(now=now, tags=tags, place_id=place_id, limit=limit)):
+        yield _export_rows(db, rows)
+
+
+def _feed_of_statement(
+    *, now: int, tags: Sequence[str], place_id: int | None, limit: int | None
+) -> Select[Any]:
     conditions = [
         Event.is_visible.is_(True),
         Event.recurrent.is_(None),
@@ -622,9 +684,7 @@ def feed_events_of(
         Event.place_id == place_id if place_id is not None else true(),
     ]
     stmt = _from_events(FEED_COLUMNS).where(*conditions).order_by(Event.start_datetime, Event.id)
-    if limit:
-        stmt = stmt.limit(limit)
-    return _export_rows(db, db.connection().execute(stmt).mappings().all())
+    return stmt.limit(limit) if limit else stmt
 
 
 def _export_rows(db: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -663,22 +723,17 @@ def feed_event(row: Any, tags: list[str]) -> dict[str, Any]:
     }
 
 
-# Feeds render the same upcoming events on every request, and turning their HTML into text was half
-# of a feed's cost (README "Benchmarks"). The text depends only on the HTML, so it is cached by it;
-# the size bound keeps the cache under about 8 MB per process.
-PLAIN_TEXT_CACHE_SIZE = 1024
-PLAIN_TEXT_CACHE_MAX_LENGTH = 4096
-
-
-@functools.lru_cache(maxsize=PLAIN_TEXT_CACHE_SIZE)
-def _cached_plain_text(html: str) -> str:
-    return html_to_text(html)
+# Feeds render the same upcoming events on every build, and turning their HTML into text was half of
+# a feed's cost (README "Benchmarks"). The text depends only on the HTML, so it is remembered by it,
+# for as many events as fit in a few megabytes per process (an agenda of 20,000 short descriptions).
+PLAIN_TEXT_MEMO_CHARS = 8_000_000
+_plain_texts: TextMemo[str, str] = TextMemo(html_to_text, max_chars=PLAIN_TEXT_MEMO_CHARS)
 
 
 def _plain_text(html: str | None) -> str:
-    if html and len(html) <= PLAIN_TEXT_CACHE_MAX_LENGTH:
-        return _cached_plain_text(html)
-    return html_to_text(html)
+    if not html:
+        return html_to_text(html)
+    return _plain_texts.get(html, 2 * len(html))
 
 
 def export_to_wire(event: dict[str, Any]) -> dict[str, Any]:

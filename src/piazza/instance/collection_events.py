@@ -11,7 +11,7 @@ query. Filters are read first (one small query): their JSON cannot be matched in
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from piazza.errors import NotFound
 from piazza.events.models import Event, EventTag, Place, Tag
-from piazza.events.queries import feed_event
+from piazza.events.queries import feed_event, partitions
 from piazza.events.tags import tags_of
 from piazza.events.wire import EVENT_COLUMNS, PLACE_COLUMNS, iso, place_to_wire
 from piazza.instance.models import Collection, Filter
@@ -66,6 +66,11 @@ def parse_collection_query(params: Mapping[str, str | None], now: int | None = N
         older=_is_true(params.get("older")),
         show_recurrent=None if show_recurrent is None else _is_true(show_recurrent),
     )
+
+
+def start_is_given(params: Mapping[str, str | None]) -> bool:
+    """Whether `start_at` names a time (otherwise the answer starts "now")."""
+    return _integer(params.get("start_at")) is not None
 
 
 def _tags_condition(tags: Sequence[str]) -> ColumnElement[bool]:
@@ -177,22 +182,53 @@ def collection_statement(
     return stmt.limit(q.max) if q.max else stmt
 
 
+def _statement_of(db: Session, name: str, q: CollectionQuery, columns: Sequence[Any]) -> Select[Any] | None:
+    """The statement of a collection's events (None when it selects nothing). Raises NotFound for an
+    unknown collection."""
+    filters = _filters_of(db, name)
+    if filters is None:
+        raise NotFound("Collection not found")
+    flags = read_settings(db, ("allow_recurrent_event", "recurrent_event_visible"))
+    wants = flags["recurrent_event_visible"] is True if q.show_recurrent is None else q.show_recurrent
+    return collection_statement(
+        filters, q, show_recurrent=flags["allow_recurrent_event"] is True and wants, columns=columns
+    )
+
+
 def _collection_rows(
     db: Session, name: str, q: CollectionQuery, columns: Sequence[Any]
 ) -> tuple[list[Any], dict[int, list[str]]] | None:
     """Rows and tags of a collection's events; None for an unknown collection."""
-    filters = _filters_of(db, name)
-    if filters is None:
+    try:
+        stmt = _statement_of(db, name, q, columns)
+    except NotFound:
         return None
-    flags = read_settings(db, ("allow_recurrent_event", "recurrent_event_visible"))
-    wants = flags["recurrent_event_visible"] is True if q.show_recurrent is None else q.show_recurrent
-    stmt = collection_statement(
-        filters, q, show_recurrent=flags["allow_recurrent_event"] is True and wants, columns=columns
-    )
     if stmt is None:
         return [], {}
     rows = db.execute(stmt).mappings().all()
     return list(rows), tags_of(db, [row["id"] for row in rows])
+
+
+def iter_collection_events(
+    db: Session, name: str, q: CollectionQuery, *, for_feed: bool = False
+) -> Iterator[list[dict[str, Any]]]:
+    """`get_collection_events` (or, `for_feed`, `collection_feed_events`) in batches. Raises NotFound
+    for an unknown collection, before the first batch."""
+    stmt = _statement_of(db, name, q, EVENT_COLUMNS if for_feed else COLLECTION_COLUMNS)
+    return _collection_batches(db, stmt, for_feed)
+
+
+def _collection_batches(
+    db: Session, stmt: Select[Any] | None, for_feed: bool
+) -> Iterator[list[dict[str, Any]]]:
+    if stmt is None:
+        return
+    for rows in partitions(db, stmt):
+        tags = tags_of(db, [row["id"] for row in rows])
+        if for_feed:
+            yield [feed_event(row, tags[row["id"]]) for row in rows]
+        else:
+            yield [collection_event_to_wire(row, tags[row["id"]]) for row in rows]
 
 
 COLLECTION_COLUMNS = (

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import BinaryIO
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, Response
 
+from piazza.db.answers import serve_answer
 from piazza.errors import NotFound
 from piazza.events.api import CORS
-from piazza.events.feed_api import BAD_FORMAT, FORMATS, collection_feed_response, load_collection_feed
+from piazza.events.exports import Validity, write_json_array
+from piazza.events.feed_api import (
+    BAD_FORMAT,
+    FORMATS,
+    JSON_TYPE,
+    answer_key,
+    media_type_of,
+    write_collection_batches,
+)
 from piazza.events.openapi import FEED
 from piazza.events.queries import RSS_LIMIT
 from piazza.instance import collection_events as selection
@@ -49,16 +58,33 @@ async def list_collections(request: Request) -> JSONResponse:
 
 
 @router.get("/api/collections/{name}", openapi_extra=operation(ok=json_content(array_of({"type": "object"}))))
-async def events_of_collection(name: str, request: Request) -> JSONResponse:
+async def events_of_collection(name: str, request: Request) -> Response:
     q = selection.parse_collection_query(request.query_params)
+    start_given = selection.start_is_given(request.query_params)
 
-    def load(db: Session) -> list[dict[str, Any]]:
+    def build(db: Session, file: BinaryIO, now: int) -> int | None:
+        query = q if start_given else replace(q, start_at=now)
+        validity = Validity(lookback=None if start_given else 0)
         try:
-            return selection.get_collection_events(db, name, q)
+            batches = selection.iter_collection_events(db, name, query)
         except NotFound:
-            return []  # Gancio: an unknown collection is an empty one
+            batches = iter(())  # Gancio: an unknown collection is an empty one
+        write_json_array(file, validity.watch(batches))
+        return validity.until
 
-    return JSONResponse(await request.app.state.db.read(load), headers=CORS)
+    return await serve_answer(
+        request,
+        _collection_key("collection", name, q, start_given),
+        build,
+        media_type=JSON_TYPE,
+        headers=CORS,
+        keep=start_given or not q.older,  # older events before "now" grow as time passes
+    )
+
+
+def _collection_key(kind: str, name: str, q: selection.CollectionQuery, start_given: bool) -> str:
+    start = q.start_at if start_given else None
+    return answer_key(kind, name, start, q.end, q.max, q.reverse, q.older, q.show_recurrent)
 
 
 @router.post("/api/collections", openapi_extra=operation(body=COLLECTION_BODY, ok=json_content(COLLECTION)))
@@ -148,10 +174,22 @@ async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     q = selection.parse_collection_query(request.query_params)
     if fmt in ("rss", "feed") and (q.max is None or q.max > RSS_LIMIT):
         q = replace(q, max=RSS_LIMIT)
+    start_given = selection.start_is_given(request.query_params)
     base_url = request.app.state.config.base_url
 
-    def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        return load_collection_feed(db, fmt, name, q), get_settings_of(db, base_url, FEED_KEYS)
+    def build(db: Session, file: BinaryIO, now: int) -> int | None:
+        query = q if start_given else replace(q, start_at=now)
+        validity = Validity(lookback=None if start_given else 0)
+        batches = selection.iter_collection_events(db, name, query, for_feed=fmt != "json")
+        settings = get_settings_of(db, base_url, FEED_KEYS)
+        write_collection_batches(file, fmt, name, validity.watch(batches), settings)
+        return validity.until
 
-    events, settings = await request.app.state.db.read(load)
-    return collection_feed_response(events, fmt, settings, name=name)
+    return await serve_answer(
+        request,
+        _collection_key(f"collection-feed-{fmt}", name, q, start_given),
+        build,
+        media_type=media_type_of(fmt),
+        headers=CORS,
+        keep=start_given or not q.older,
+    )
