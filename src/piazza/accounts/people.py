@@ -20,7 +20,6 @@ from piazza.accounts.models import Role, User
 from piazza.accounts.service import (
     create_user,
     find_user_by_email,
-    get_user,
     normalise_email,
     set_password,
     validate_password,
@@ -38,7 +37,8 @@ from piazza.oauth.tokens import digest, generate_token, revoke_tokens_of_user
 EMAIL_PATTERN = re.compile(r"^[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+\.[^\s@<>()\[\],;:\"\\.]{2,}$")
 MAX_DESCRIPTION_LENGTH = 5000
 MAX_CODE_LENGTH = 128
-# Any constant: the key of the PostgreSQL advisory lock that serializes first registrations.
+# Any constant: the key of the PostgreSQL advisory lock that serializes first registrations and every
+# change that could take away the last active admin.
 FIRST_USER_LOCK_KEY = 0x5049415A5A41  # "PIAZZA"
 EDITABLE_FIELDS = ("email", "role", "is_active", "password", "description", "settings")
 
@@ -75,15 +75,25 @@ def _issue_code(user: User, lifetime_seconds: int) -> str:
     return code
 
 
-def _serialize_first_user(db: Session) -> None:
-    """Make "is the users table empty?" and the insert one atomic step.
+def _serialize_user_changes(db: Session) -> None:
+    """Make a check of the users table ("is it empty?", "is another admin left?") and the change that
+    follows one atomic step.
 
     SQLite writers already start with BEGIN IMMEDIATE, so they run one at a time. PostgreSQL's
-    READ COMMITTED would let two first registrations both see an empty table, so they take a
-    transaction-scoped advisory lock first.
+    READ COMMITTED would let two first registrations both see an empty table, or two admins demoting
+    each other both see the other one still admin, so they take a transaction-scoped advisory lock first.
     """
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FIRST_USER_LOCK_KEY})
+
+
+def _user_for_change(db: Session, user_id: int) -> User:
+    """The user, read again under the lock (the session may hold a copy read before it). Raises NotFound."""
+    _serialize_user_changes(db)
+    user = db.get(User, user_id, populate_existing=True)
+    if user is None:
+        raise NotFound("User not found!")
+    return user
 
 
 def register_user(
@@ -97,7 +107,7 @@ def register_user(
     email = normalise_email(email)
     if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
         raise Invalid("description is too long", field="description")
-    _serialize_first_user(db)
+    _serialize_user_changes(db)
     is_first = db.scalar(select(User.id).limit(1)) is None
     if not is_first and get_setting(db, "allow_registration") is not True:
         raise NotFound()
@@ -168,7 +178,7 @@ def update_user(db: Session, config: Config, user_id: int, changes: dict[str, An
 
     Raises NotFound, Invalid, Conflict (email taken), LastAdmin.
     """
-    user = get_user(db, user_id)
+    user = _user_for_change(db, user_id)
     email = changes.get("email")
     if email is not None:
         if not isinstance(email, str) or not check_email_syntax(normalise_email(email)):
@@ -231,7 +241,7 @@ def update_user(db: Session, config: Config, user_id: int, changes: dict[str, An
 def delete_user(db: Session, user_id: int) -> None:
     """Delete a user. Their tokens go with them (ON DELETE CASCADE); their events stay, without an
     author (ON DELETE SET NULL), as in Gancio. Raises NotFound, LastAdmin."""
-    user = get_user(db, user_id)
+    user = _user_for_change(db, user_id)
     _check_keeps_an_admin(db, user, role=Role.USER.value, is_active=False)
     revoke_tokens_of_user(db, user.id)
     db.delete(user)
