@@ -407,9 +407,10 @@ def find_active_user_id(db: Session, user_id: int) -> Row[Any] | None:
 
 
 def login_fingerprint(user: User) -> str:
-    """A short digest of the password hash, kept in the login session: a new password (set_password, a
-    reset) changes it, which ends every session opened with the old one."""
-    return digest(user.password or "")[:16]
+    """A short digest of the password hash and the session generation, kept in the login session: a new
+    password (set_password, a reset) or a logout (end_login_sessions) changes it, which ends every
+    session opened before, every copy of its cookie included."""
+    return digest(f"{user.session_generation}:{user.password or ''}")[:16]
 
 
 def find_logged_in_user(db: Session, user_id: int | None, fingerprint: str | None) -> User | None:
@@ -420,3 +421,12 @@ def find_logged_in_user(db: Session, user_id: int | None, fingerprint: str | Non
     if user is None or not hmac.compare_digest(login_fingerprint(user), fingerprint):
         return None
     return user
+
+
+def end_login_sessions(db: Session, user_id: int | None, fingerprint: str | None) -> None:
+    """Logout: the session's user gets a new session generation, so no copy of this session's cookie
+    (nor of any other session of theirs) is accepted any more. A session already outdated changes
+    nothing."""
+    user = find_logged_in_user(db, user_id, fingerprint)
+    if user is not None:
+        user.session_generation += 1
