@@ -156,3 +156,17 @@ def test_an_empty_or_damaged_key_file_stops_with_a_clear_message_naming_it(tmp_p
     assert str(key_file) in str(error.value)
     assert "delete it" in str(error.value)
     assert key_file.read_text() == content  # left for the operator to restore, never overwritten
+
+
+def test_a_file_system_without_hard_links_still_gets_a_durable_key(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(*args: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    key = load_config().secret_key.get_secret_value()
+    data_dir = tmp_path / "data"
+    assert len(key) == 64 and (data_dir / "secret_key").read_text().strip() == key
+    assert sorted(p.name for p in data_dir.iterdir()) == ["secret_key"]
+    assert load_config().secret_key.get_secret_value() == key

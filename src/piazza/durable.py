@@ -10,9 +10,13 @@ the folder is fsynced so the new name itself survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+# What os.link raises where the file system has no hard links (FAT, some network and FUSE mounts).
+NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK})
 
 
 def fsync_directory(path: Path) -> None:
@@ -52,9 +56,29 @@ def create_file_once(path: Path, data: bytes, mode: int = 0o600) -> bool:
             os.link(temporary, path)
         except FileExistsError:
             return False
+        except OSError as exc:
+            if exc.errno not in NO_HARD_LINKS:
+                raise
+            return _create_exclusively(path, data, mode)
         os.unlink(temporary)
         fsync_directory(path.parent)  # the new name, and the temporary one gone
         return True
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+
+
+def _create_exclusively(path: Path, data: bytes, mode: int) -> bool:
+    """For file systems without hard links: O_EXCL still lets exactly one creator win and never
+    overwrites, and the fsyncs still make it durable; only a reader racing the winner could see the
+    file before its content (a restart then reads it whole)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    fsync_directory(path.parent)
+    return True
