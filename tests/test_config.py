@@ -1,5 +1,7 @@
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -98,3 +100,73 @@ def test_unknown_key_in_toml_file_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("PIAZZA_CONFIG", str(toml))
     with pytest.raises(ConfigError, match="PIAZZA_PROT"):
         load_config()
+
+
+def test_concurrent_first_starts_all_end_up_with_the_same_complete_key(tmp_path):
+    # Several workers (processes, so nothing in-process serializes them) create the key at once; making
+    # the key is slowed down, so the others look while the first is still at it.
+    script = (
+        "import secrets, sys, time\n"
+        "make = secrets.token_hex\n"
+        "secrets.token_hex = lambda n: (time.sleep(0.5), make(n))[1]\n"
+        "from piazza.config import load_config\n"
+        "sys.stdout.write(load_config().secret_key.get_secret_value())\n"
+    )
+    for round_number in range(3):
+        data_dir = tmp_path / f"round{round_number}"
+        env = {**os.environ, "PIAZZA_DATA_DIR": str(data_dir)}
+        workers = [
+            subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)  # noqa: S603
+            for _ in range(6)
+        ]
+        keys = {worker.communicate(timeout=120)[0] for worker in workers}
+        assert all(worker.returncode == 0 for worker in workers)
+        assert len(keys) == 1
+        (key,) = keys
+        assert len(key) == 64
+        assert (data_dir / "secret_key").read_text().strip() == key
+        assert sorted(p.name for p in data_dir.iterdir()) == ["secret_key"]  # no temporary file left
+
+
+def test_the_key_file_and_its_folder_are_fsynced_before_the_key_is_used(tmp_path, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        synced.append("dir" if os.path.isdir(path) else "file:" + os.path.basename(path))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    load_config()
+    files = [entry for entry in synced if entry.startswith("file:")]
+    assert files and files[0].startswith("file:.secret_key-")  # the content, before it gets its name
+    assert synced.index(files[0]) < len(synced) - 1
+    assert synced[-1] == "dir"  # then the folder holding the new name
+    assert synced.count("dir") >= 2  # the new data folder was recorded in its parent too
+
+
+@pytest.mark.parametrize("content", ["", "\n", "abc\n", "\x00" * 64])
+def test_an_empty_or_damaged_key_file_stops_with_a_clear_message_naming_it(tmp_path, content):
+    key_file = tmp_path / "data" / "secret_key"
+    key_file.parent.mkdir()
+    key_file.write_text(content)
+    with pytest.raises(ConfigError) as error:
+        load_config()
+    assert str(key_file) in str(error.value)
+    assert "delete it" in str(error.value)
+    assert key_file.read_text() == content  # left for the operator to restore, never overwritten
+
+
+def test_a_file_system_without_hard_links_still_gets_a_durable_key(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(*args: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    key = load_config().secret_key.get_secret_value()
+    data_dir = tmp_path / "data"
+    assert len(key) == 64 and (data_dir / "secret_key").read_text().strip() == key
+    assert sorted(p.name for p in data_dir.iterdir()) == ["secret_key"]
+    assert load_config().secret_key.get_secret_value() == key

@@ -27,7 +27,7 @@ from piazza.events.routes import router as events_router
 from piazza.instance.routes import router as instance_router
 from piazza.limits import install_limits
 from piazza.mail import MailWorker
-from piazza.middleware import RequestIdMiddleware
+from piazza.middleware import PrivateAnswersMiddleware, RequestIdMiddleware
 from piazza.moderation.api import router as moderation_router
 from piazza.oauth.api import router as oauth_router
 from piazza.oauth.bearer import InsufficientScope, InvalidToken
@@ -88,6 +88,7 @@ def create_app(config: Config) -> FastAPI:
         https_only=config.is_https,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(PrivateAnswersMiddleware, session_cookie=SESSION_COOKIE)
     install_limits(app, config, database)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -67,7 +67,9 @@ def _migrate(config: Config) -> None:
     from piazza.db.migrate import refresh_statistics, upgrade
 
     if config.sqlalchemy_url.startswith("sqlite"):
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        from piazza.durable import make_directory
+
+        make_directory(config.data_dir)  # the folder of the database survives a power cut too
     upgrade(config.sqlalchemy_url)
     refresh_statistics(config.sqlalchemy_url)
 

@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from piazza.durable import create_file_once
+
 ENV_PREFIX = "PIAZZA_"
 SECRET_KEY_FILE = "secret_key"  # noqa: S105  (a file name, not a secret)
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -179,22 +181,33 @@ class Config(BaseSettings):
         """
         if self.secret_key.get_secret_value():
             return self
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         key_file = self.data_dir / SECRET_KEY_FILE
-        try:
-            # O_EXCL: when several workers start at once, exactly one writes the key.
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = key_file.read_text().strip()
-        else:
-            key = secrets.token_hex(32)
-            with os.fdopen(fd, "w") as f:
-                f.write(key + "\n")
-        if len(key) < 32:
-            raise ConfigError(
-                f"{key_file}: the stored secret key is too short; delete the file to regenerate"
-            )
+        if not key_file.exists():
+            # Written whole and fsynced, then linked into place: when several workers start at once,
+            # the first link wins and everyone reads that one; nobody sees a half-written key.
+            create_file_once(key_file, (secrets.token_hex(32) + "\n").encode())
+        key = read_secret_key(key_file)
         return self.model_copy(update={"secret_key": SecretStr(key)})
+
+
+def read_secret_key(key_file: Path) -> str:
+    """The key stored in `key_file`. Raises ConfigError, naming the file, when it is empty or unusable
+    (a file cut short by a crash of an older version, or edited by hand)."""
+    try:
+        key = key_file.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{key_file}: the secret key file cannot be read ({exc})") from None
+    if not key:
+        raise ConfigError(
+            f"{key_file}: the secret key file is empty; restore it from a backup, or delete it to "
+            "generate a new key (everyone will have to log in again)"
+        )
+    if len(key) < 32 or not key.isprintable() or any(ch.isspace() for ch in key):
+        raise ConfigError(
+            f"{key_file}: the stored secret key is too short or damaged (32 printable characters at "
+            "least); restore it from a backup, or delete it to generate a new key"
+        )
+    return key
 
 
 def load_config(**overrides: Any) -> Config:

@@ -51,3 +51,41 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+class PrivateAnswersMiddleware:
+    """`Cache-Control: no-store` on every answer to a request that carries credentials (an
+    `Authorization` header or the login session cookie), so no shared cache or proxy keeps what was
+    meant for one person (an event detail shows hidden events to moderators, `/api/user` the account).
+
+    A route that set its own `Cache-Control` keeps it: those (media, static files, instance images)
+    serve the same bytes to everyone. Anonymous answers, public feeds among them, stay cacheable.
+    """
+
+    def __init__(self, app: ASGIApp, *, session_cookie: str) -> None:
+        self.app = app
+        self.cookie_prefix = f"{session_cookie}=".encode()
+
+    def _has_credentials(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                return True
+            if name == b"cookie" and any(
+                part.strip().startswith(self.cookie_prefix) for part in value.split(b";")
+            ):
+                return True
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._has_credentials(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_not_stored(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_not_stored)

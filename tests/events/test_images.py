@@ -232,7 +232,37 @@ def test_ssrf_targets_are_refused(url):
         asyncio.run(fetch_image(url))
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "93.184.216.34"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        # IPv6 addresses wrapping a loopback, private or link-local IPv4 one: 6to4, Teredo (client,
+        # server), NAT64. Literal addresses only: nothing is resolved or fetched.
+        "2002:7f00:1::1",
+        "2002:a9fe:a9fe::",
+        "2002:c0a8:1::1",
+        "2002:a00:1::",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+        "2001:0:7f00:1:8000:63bf:f7f6:fdd2",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b::a00:1",
+        "64:ff9b:1::a00:1",
+    ],
+)
+def test_ipv6_addresses_wrapping_a_private_ipv4_address_are_refused(address):
+    with pytest.raises(Invalid, match="the address is not allowed"):
+        check_public_address(address)
+
+
+def test_a_6to4_image_url_to_loopback_is_refused_before_any_connection(client, token):
+    body = {**event_fields(), "image_url": "http://[2002:7f00:1::1]:9/x.png"}
+    response = client.post("/api/event", json=body, headers=bearer(token))
+    assert (response.status_code, response.text) == (400, "image_url: the address is not allowed")
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "2001:4860:4860::8888", "93.184.216.34", "2002:808:808::1", "64:ff9b::808:808"]
+)
 def test_public_addresses_pass_the_check(address):
     check_public_address(address)
 

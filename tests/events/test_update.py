@@ -135,11 +135,13 @@ def test_third_party_token_updates_only_its_users_events(client, db, author, eve
     assert put(client, others, event, title="Not theirs").status_code == 403
 
 
-def test_admins_third_party_token_may_update_any_event(client, db, event):
+def test_admins_third_party_token_updates_only_the_admins_own_events(client, db, event):
+    # An app acts "in your name" (issue 15): moderation needs the admin's own login or `self` token.
     admin = make_user(db, "admin@example.org", role="admin")
     app_client, _ = make_client(db)
     token = make_token(db, admin, client_id=app_client.id, scope="event:write")
-    assert put(client, token, event, title="By admin app").status_code == 200
+    assert put(client, token, event, title="By admin app").status_code == 403
+    assert put(client, make_token(db, admin), event, title="By admin").status_code == 200
 
 
 def test_update_does_not_change_visibility(client, db, event):

@@ -117,3 +117,69 @@ def test_session_of_a_deactivated_user_is_not_a_login(client, db):
         s.get(User, user.id).is_active = False
     authorize = "/oauth/authorize?response_type=code&client_id=" + app_client.id
     assert client.get(authorize, follow_redirects=False).status_code == 303
+
+
+def _consent_status(client, app_client_id):
+    authorize = "/oauth/authorize?response_type=code&client_id=" + app_client_id
+    return client.get(authorize, follow_redirects=False).status_code  # 200: consent; 303: log in first
+
+
+def test_a_session_cookie_copied_before_logout_is_refused_after_it(client, db, app, config):
+    from fastapi.testclient import TestClient
+
+    from piazza.app import create_app
+
+    user = make_user(db)
+    app_client, _ = make_client(db)
+    post_login(client, user.email)
+    stolen = client.cookies.get("piazza_session")
+    # The thief uses the copy on another worker of the same instance (its own read cache).
+    other_worker = create_app(config)
+    try:
+        with TestClient(other_worker) as thief:
+            thief.cookies.set("piazza_session", stolen)
+            assert _consent_status(thief, app_client.id) == 200
+            page = client.get("/login")
+            assert client.post("/logout", data={"csrf_token": csrf_of(page.text)}).status_code == 200
+            assert _consent_status(thief, app_client.id) == 303
+            # Nor does the copy work where the logout happened.
+            with TestClient(app) as same_worker:
+                same_worker.cookies.set("piazza_session", stolen)
+                assert _consent_status(same_worker, app_client.id) == 303
+    finally:
+        other_worker.state.db.dispose()
+    # Logging in again works, with a new session.
+    post_login(client, user.email)
+    assert _consent_status(client, app_client.id) == 200
+    assert client.cookies.get("piazza_session") != stolen
+
+
+def test_a_password_change_ends_a_copied_session_even_with_the_same_password(client, db):
+    """The session generation moves on each password change, even to the same text (a new salt would
+    change the fingerprint anyway; the generation does not depend on it)."""
+    from piazza.accounts.service import get_user, set_password
+
+    user = make_user(db)
+    app_client, _ = make_client(db)
+    post_login(client, user.email)
+    with db.session() as s:
+        before = get_user(s, user.id).session_generation
+        set_password(s, get_user(s, user.id), DEFAULT_PASSWORD)
+        assert get_user(s, user.id).session_generation == before + 1
+    assert _consent_status(client, app_client.id) == 303
+
+
+def test_a_logout_with_an_outdated_session_changes_nothing(client, db):
+    from piazza.accounts.models import User
+
+    user = make_user(db)
+    post_login(client, user.email)
+    page = client.get("/login")
+    client.post("/logout", data={"csrf_token": csrf_of(page.text)})
+    with db.session(write=False) as s:
+        generation = s.get(User, user.id).session_generation
+    client.get("/login")  # a fresh anonymous session: a logout from it ends nobody's sessions
+    page = client.get("/login")
+    client.post("/logout", data={"csrf_token": csrf_of(page.text)})
+    with db.session(write=False) as s:
+        assert s.get(User, user.id).session_generation == generation

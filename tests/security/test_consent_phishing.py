@@ -43,7 +43,49 @@ def test_the_instance_title_is_reserved_too(client, db):
         set_setting(s, "title", "Agenda di Bologna")
     assert register(client, "Agenda di Bologna").status_code == 422
     assert register(client, "agenda  DI bologna!").status_code == 422
-    assert register(client, "Agenda di Bologna importer").status_code == 200
+    # Containing the title is reading like the instance too (issue 15).
+    assert register(client, "Agenda di Bologna importer").status_code == 422
+    assert register(client, "Agenda di Bologna").status_code == 422
+    assert register(client, "Bologna events importer").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Piazza Official Login",
+        "Login to P I A Z Z A",
+        "PiazzaSync",
+        "The Ρiazza app",  # Greek capital rho
+        "testserver app",  # the instance's host name
+        "Sign in with testserver.",
+        "Agenda di Bologna app",
+        "Official AGENDA-DI-BOLOGNA login",
+    ],
+)
+def test_names_that_contain_the_instance_name_are_refused(client, db, name):
+    with db.session() as s:
+        set_setting(s, "title", "Agenda di Bologna")
+    response = register(client, name)
+    assert response.status_code == 422
+    assert "name" in response.json()["error"]
+
+
+def test_a_short_instance_title_is_matched_as_whole_words_only(client, db):
+    with db.session() as s:
+        set_setting(s, "title", "Art")
+    assert register(client, "Art").status_code == 422
+    assert register(client, "A.R.T.").status_code == 422
+    assert register(client, "Art app").status_code == 422
+    assert register(client, "Smart calendar").status_code == 200
+    assert register(client, "Party planner").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name", ["WPGancio", "Wordpress Event Manager", "Gancio importer", "Selfie", "Badminton"]
+)
+def test_clients_in_the_wild_keep_registering(client, name):
+    # The WordPress plugin registers as "WPGancio": only the exact "Gancio" is reserved.
+    assert register(client, name).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -122,3 +122,38 @@ def _links(html: str) -> list[str]:
     import re
 
     return [html_lib.unescape(href) for href in re.findall(r'href="([^"]*)"', html)]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://app.example/callback",
+        "http://blog.example/wp-admin/options-general.php?page=wpgancio",
+        "http://10.0.0.5/cb",
+        "http://127.0.0.1.evil.example/cb",
+        "http://localhost.evil.example/cb",
+        "HTTP://APP.EXAMPLE/cb",
+    ],
+)
+def test_a_plain_http_redirect_uri_off_the_loopback_is_refused_at_registration(client, uri):
+    # A code sent there crosses the network in clear (RFC 9700 §2.6): only https, or loopback.
+    response = client.post("/api/client", data={"client_name": "App", "redirect_uris": uri})
+    assert response.status_code == 422
+    assert "https" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example/callback",
+        "http://127.0.0.1/cb",
+        "http://127.0.0.1:8080/cb",
+        "http://[::1]:51234/cb",
+        "http://localhost:3000/callback",
+        "org.example.app:/oauth2redirect",  # RFC 8252 §7.1, a native app's private-use scheme
+        "com.example.app://callback",
+    ],
+)
+def test_https_loopback_and_private_use_redirect_uris_can_be_registered(client, uri):
+    response = client.post("/api/client", data={"client_name": "App", "redirect_uris": uri})
+    assert response.status_code == 200, response.text

@@ -94,3 +94,43 @@ def test_a_third_party_token_without_scope_reaches_nothing(client, db):
     token = make_token(db, admin, client_id=app_client.id, scope="")
     for path in ("/api/user", "/api/users", "/api/settings", "/api/clients"):
         assert client.get(path, headers=bearer(token)).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["editor", "admin"])
+def test_a_moderators_app_token_acts_on_their_own_events_only(client, db, role):
+    """The consent page says "in your name": an editor's or admin's `event:write` app token may not
+    confirm, unconfirm, read hidden or delete other people's events; their own login or `self` token can."""
+    from tests.factories import make_event, make_token
+
+    moderator = make_user(db, f"{role}@example.org", role=role)
+    author = make_user(db, "author@example.org")
+    others = make_event(db, author, title="Someone else's")
+    hidden = make_event(db, None, title="Waiting for a moderator", visible=False)
+    app_client, _ = make_client(db)
+    app = bearer(make_token(db, moderator, client_id=app_client.id, scope="event:write"))
+    first_party = bearer(make_token(db, moderator))
+
+    assert client.put(f"/api/event/unconfirm/{others['id']}", headers=app).status_code == 403
+    assert client.put(f"/api/event/confirm/{hidden['id']}", headers=app).status_code == 403
+    assert client.get(f"/api/event/detail/{hidden['id']}", headers=app).status_code == 404
+    edit = {"id": others["id"], "title": "Taken over", "place_id": others["place"]["id"]}
+    assert client.put("/api/event", json=edit, headers=app).status_code == 403
+    assert client.delete(f"/api/event/{others['id']}", headers=app).status_code == 403
+    assert client.get(f"/api/event/detail/{others['id']}").json()["title"] == "Someone else's"
+    # Their own events, through the app: as any user's.
+    own = client.post(
+        "/api/event",
+        json={
+            "title": "Mine",
+            "start_datetime": others["start_datetime"],
+            "place_name": "Here",
+            "place_address": "1 St",
+        },
+        headers=app,
+    )
+    assert own.status_code == 200
+    assert client.delete(f"/api/event/{own.json()['id']}", headers=app).status_code == 200
+    # The same person through Piazza's own client moderates as before.
+    assert client.get(f"/api/event/detail/{hidden['id']}", headers=first_party).status_code == 200
+    assert client.put(f"/api/event/confirm/{hidden['id']}", headers=first_party).status_code == 200
+    assert client.delete(f"/api/event/{others['id']}", headers=first_party).status_code == 200

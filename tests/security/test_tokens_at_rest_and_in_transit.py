@@ -147,3 +147,26 @@ def test_no_secret_reaches_a_log_line_during_whole_flows(client, db, caplog):
         "e" * 40,
     ):
         assert value not in logged
+
+
+def test_answers_to_requests_with_credentials_are_not_stored_by_caches(client, db):
+    from tests.factories import bearer, make_event, make_token, web_session
+
+    moderator = make_user(db, "editor@example.org", role="editor")
+    hidden = make_event(db, None, title="Hidden", visible=False)
+    token = bearer(make_token(db, moderator))
+    anonymous = client.get("/api/events")
+    assert anonymous.status_code == 200 and "cache-control" not in anonymous.headers  # public, cacheable
+    assert "no-store" not in client.get("/feed/rss").headers.get("cache-control", "")
+    for path in ("/api/user", f"/api/event/detail/{hidden['id']}", "/api/events", "/api/events/mine"):
+        answer = client.get(path, headers=token)
+        assert answer.status_code == 200, path
+        assert answer.headers["cache-control"] == "no-store", path
+    # A refused token is not stored either (nor its WWW-Authenticate challenge).
+    assert client.get("/api/user", headers=bearer("0" * 40)).headers["cache-control"] == "no-store"
+    # The login session cookie counts as credentials, on API routes too.
+    web_session(client, moderator)
+    assert client.get("/api/events").headers["cache-control"] == "no-store"
+    assert client.get("/feed/rss").headers["cache-control"] == "no-store"
+    # What a route caches on purpose (the same bytes for everyone) keeps its own policy.
+    assert client.get("/static/piazza.css").headers["cache-control"] == "public, max-age=3600"

@@ -33,6 +33,12 @@ class User(Base):
     # SHA-256 digest of a pending recovery or invitation code; never the code itself.
     recover_code: Mapped[str | None] = mapped_column(String(64), index=True)
     recover_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An admin's invitation has its own code, so that asking for a recovery link does not cancel it.
+    invite_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    invite_code_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Raised at logout and at every password change; a login session carries the value it was opened
+    # under (oauth.service.login_fingerprint), so each of them ends every copy of every older session.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

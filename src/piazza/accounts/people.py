@@ -9,10 +9,10 @@ user's tokens. Mails are queued in the same transaction as the change (piazza.ma
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,6 @@ from piazza.accounts.models import Role, User
 from piazza.accounts.service import (
     create_user,
     find_user_by_email,
-    get_user,
     normalise_email,
     set_password,
     validate_password,
@@ -38,8 +37,11 @@ from piazza.oauth.tokens import digest, generate_token, revoke_tokens_of_user
 EMAIL_PATTERN = re.compile(r"^[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+\.[^\s@<>()\[\],;:\"\\.]{2,}$")
 MAX_DESCRIPTION_LENGTH = 5000
 MAX_CODE_LENGTH = 128
-# Any constant: the key of the PostgreSQL advisory lock that serializes first registrations.
+# Any constant: the key of the PostgreSQL advisory lock that serializes first registrations and every
+# change that could take away the last active admin.
 FIRST_USER_LOCK_KEY = 0x5049415A5A41  # "PIAZZA"
+# The address of the mail written (and deleted again) for a recovery request of an unknown address.
+DECOY_RECIPIENT = "nobody@recovery.invalid"
 EDITABLE_FIELDS = ("email", "role", "is_active", "password", "description", "settings")
 
 
@@ -67,23 +69,31 @@ def _admin_email(db: Session) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _issue_code(user: User, lifetime_seconds: int) -> str:
-    """A fresh single-use code for the user; only its digest is stored."""
+def _new_code(lifetime_seconds: int) -> tuple[str, str, datetime]:
+    """A fresh single-use code, the digest to store (never the code) and its expiry."""
     code = generate_token()
-    user.recover_code = digest(code)
-    user.recover_code_expires_at = utcnow() + timedelta(seconds=lifetime_seconds)
-    return code
+    return code, digest(code), utcnow() + timedelta(seconds=lifetime_seconds)
 
 
-def _serialize_first_user(db: Session) -> None:
-    """Make "is the users table empty?" and the insert one atomic step.
+def _serialize_user_changes(db: Session) -> None:
+    """Make a check of the users table ("is it empty?", "is another admin left?") and the change that
+    follows one atomic step.
 
     SQLite writers already start with BEGIN IMMEDIATE, so they run one at a time. PostgreSQL's
-    READ COMMITTED would let two first registrations both see an empty table, so they take a
-    transaction-scoped advisory lock first.
+    READ COMMITTED would let two first registrations both see an empty table, or two admins demoting
+    each other both see the other one still admin, so they take a transaction-scoped advisory lock first.
     """
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FIRST_USER_LOCK_KEY})
+
+
+def _user_for_change(db: Session, user_id: int) -> User:
+    """The user, read again under the lock (the session may hold a copy read before it). Raises NotFound."""
+    _serialize_user_changes(db)
+    user = db.get(User, user_id, populate_existing=True)
+    if user is None:
+        raise NotFound("User not found!")
+    return user
 
 
 def register_user(
@@ -97,7 +107,7 @@ def register_user(
     email = normalise_email(email)
     if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
         raise Invalid("description is too long", field="description")
-    _serialize_first_user(db)
+    _serialize_user_changes(db)
     is_first = db.scalar(select(User.id).limit(1)) is None
     if not is_first and get_setting(db, "allow_registration") is not True:
         raise NotFound()
@@ -141,7 +151,7 @@ def invite_user(
         is_active=True,
         description=description,
     )
-    code = _issue_code(user, config.invite_code_lifetime)
+    code, user.invite_code, user.invite_code_expires_at = _new_code(config.invite_code_lifetime)
     enqueue(db, mails.user_confirm(user.email, _title(db), config.base_url, code))
     return user
 
@@ -168,7 +178,7 @@ def update_user(db: Session, config: Config, user_id: int, changes: dict[str, An
 
     Raises NotFound, Invalid, Conflict (email taken), LastAdmin.
     """
-    user = get_user(db, user_id)
+    user = _user_for_change(db, user_id)
     email = changes.get("email")
     if email is not None:
         if not isinstance(email, str) or not check_email_syntax(normalise_email(email)):
@@ -212,8 +222,8 @@ def update_user(db: Session, config: Config, user_id: int, changes: dict[str, An
     if not is_active and user.is_active:
         # Inactive users cannot log in; their tokens stop working and pending codes die with them.
         revoke_tokens_of_user(db, user.id)
-        user.recover_code = None
-        user.recover_code_expires_at = None
+        user.recover_code = user.recover_code_expires_at = None
+        user.invite_code = user.invite_code_expires_at = None
     user.is_active = is_active
     if password:
         set_password(db, user, password)
@@ -231,7 +241,7 @@ def update_user(db: Session, config: Config, user_id: int, changes: dict[str, An
 def delete_user(db: Session, user_id: int) -> None:
     """Delete a user. Their tokens go with them (ON DELETE CASCADE); their events stay, without an
     author (ON DELETE SET NULL), as in Gancio. Raises NotFound, LastAdmin."""
-    user = get_user(db, user_id)
+    user = _user_for_change(db, user_id)
     _check_keeps_an_admin(db, user, role=Role.USER.value, is_active=False)
     revoke_tokens_of_user(db, user.id)
     db.delete(user)
@@ -242,49 +252,65 @@ def delete_user(db: Session, user_id: int) -> None:
 
 
 def start_recovery(db: Session, config: Config, email: str) -> None:
-    """Mail a recovery link to the active user with this address, if there is one; silent otherwise."""
+    """Mail a recovery link to the active user with this address, if there is one; silent otherwise.
+
+    An unknown address costs the same work as a known one: a code is made, the mail is written, and a
+    row is written and committed (then deleted again, in the same transaction), so the answer's timing
+    does not tell whether the address has an account. A pending invitation keeps its own code.
+    """
     user = find_user_by_email(db, email)
-    if user is None or not user.is_active:
-        return
-    code = _issue_code(user, config.recover_code_lifetime)
+    known = user is not None and user.is_active
+    code, code_digest, expires_at = _new_code(config.recover_code_lifetime)
     minutes = max(config.recover_code_lifetime // 60, 1)
-    enqueue(db, mails.recover(user.email, _title(db), config.base_url, code, minutes))
+    recipient = user.email if user is not None and known else DECOY_RECIPIENT
+    row = enqueue(db, mails.recover(recipient, _title(db), config.base_url, code, minutes))
+    if user is not None and known:
+        user.recover_code, user.recover_code_expires_at = code_digest, expires_at
+    else:
+        db.delete(row)
+    db.flush()
 
 
-def _user_by_code(db: Session, code: Any) -> User:
-    """The active user holding this unexpired code. Raises Invalid (Gancio's bare 400)."""
+def _user_by_code(db: Session, code: Any) -> tuple[User, Any]:
+    """The active user holding this unexpired recovery or invitation code, and the column holding it.
+    Raises Invalid (Gancio's bare 400)."""
     if not isinstance(code, str) or not code or len(code) > MAX_CODE_LENGTH:
         raise Invalid()
-    user = db.scalar(select(User).where(User.recover_code == digest(code.strip().lower())))
-    if (
-        user is None
-        or not user.is_active
-        or user.recover_code_expires_at is None
-        or user.recover_code_expires_at <= utcnow()
-    ):
+    code_digest = digest(code.strip().lower())
+    holds_it = or_(User.recover_code == code_digest, User.invite_code == code_digest)
+    user = db.scalar(select(User).where(holds_it))
+    if user is None or not user.is_active:
         raise Invalid()
-    return user
+    if user.recover_code == code_digest:
+        column, expires_at = User.recover_code, user.recover_code_expires_at
+    else:
+        column, expires_at = User.invite_code, user.invite_code_expires_at
+    if expires_at is None or expires_at <= utcnow():
+        raise Invalid()
+    return user, column
 
 
 def check_recover_code(db: Session, code: Any) -> str:
     """The email of the user holding a valid code. Raises Invalid."""
-    return _user_by_code(db, code).email
+    return _user_by_code(db, code)[0].email
 
 
 def recover_password(db: Session, code: Any, password: Any) -> User:
-    """Set a new password with a recovery or invitation code, once. Revokes every token of the user.
+    """Set a new password with a recovery or invitation code, once. Revokes every token of the user,
+    ends their login sessions and drops every other pending code.
 
     Raises Invalid (bad or used code, bad password).
     """
-    user = _user_by_code(db, code)
+    user, column = _user_by_code(db, code)
     if not isinstance(password, str) or not password:
         raise Invalid()
     validate_password(password)
     # Consume the code with a conditional UPDATE, so two requests racing with it cannot both succeed.
+    code_digest = digest(code.strip().lower())
     consumed = db.execute(
         update(User)
-        .where(User.id == user.id, User.recover_code == user.recover_code)
-        .values(recover_code=None, recover_code_expires_at=None)
+        .where(User.id == user.id, column == code_digest)
+        .values({column: None})
         .execution_options(synchronize_session=False)
     ).rowcount
     if consumed != 1:

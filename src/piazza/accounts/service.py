@@ -113,9 +113,14 @@ def set_role(db: Session, user: User, role: Role | str) -> User:
 
 
 def set_password(db: Session, user: User, password: str) -> User:
-    """Store a new password and revoke every token of the user. Raises Invalid when too short."""
+    """Store a new password; revoke every token of the user, end every login session, and drop pending
+    recovery and invitation codes (a link mailed before must not set yet another password).
+    Raises Invalid when too short."""
     validate_password(password)
     user.password = hash_password(password)
+    user.session_generation = (user.session_generation or 0) + 1
+    user.recover_code = user.recover_code_expires_at = None
+    user.invite_code = user.invite_code_expires_at = None
     revoke_tokens_of_user(db, user.id)
     return user
 

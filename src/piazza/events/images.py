@@ -148,21 +148,43 @@ def parse_focalpoint(value: object) -> list[float] | None:
 # --- fetching image_url -------------------------------------------------------------------------------
 
 
+# NAT64's well-known prefix (RFC 6052): a gateway sends these to the IPv4 address in the last 32 bits.
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _addresses_reached(ip: IPAddress) -> list[IPAddress]:
+    """The addresses a connection to `ip` ends up at: an IPv6 address that wraps an IPv4 one is judged by
+    what it wraps too (a 6to4 or Teredo relay, a NAT64 gateway or the local stack delivers it there)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return [ip]
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in NAT64_PREFIX:  # the prefix itself is "reserved"; only the IPv4 address behind it counts
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    reached: list[IPAddress] = [ip]
+    if ip.sixtofour is not None:  # 2002::/16
+        reached.append(ip.sixtofour)
+    if ip.teredo is not None:  # 2001::/32: (server, client)
+        reached.extend(ip.teredo)
+    return reached
+
+
 def check_public_address(address: str) -> None:
-    """Raise Invalid unless `address` is a public unicast address."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if (
-        not ip.is_global
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    ):
-        raise Invalid("image_url: the address is not allowed", field="image_url")
+    """Raise Invalid unless `address`, and any IPv4 address it wraps, is a public unicast address."""
+    for ip in _addresses_reached(ipaddress.ip_address(address)):
+        if (
+            not ip.is_global
+            or ip.is_private
+            or ip.is_loopback
+            or ip.is_link_local
+            or ip.is_multicast
+            or ip.is_reserved
+            or ip.is_unspecified
+        ):
+            raise Invalid("image_url: the address is not allowed", field="image_url")
 
 
 async def _resolve(host: str, port: int, allow_private: bool) -> str:

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from piazza.accounts.models import Role, User
+from piazza.accounts.models import User
 from piazza.db.base import utcnow
 from piazza.errors import Forbidden, PiazzaError
 from piazza.oauth.models import SELF_CLIENT_ID, Token
@@ -64,11 +64,14 @@ class Caller:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
+        """Admin powers in this request: the role, through the person's own login or a `self` token."""
+        return self.may(Permission.ADMIN)
 
     @property
     def is_moderator(self) -> bool:
-        return self.role in (Role.ADMIN, Role.EDITOR)
+        """Moderation in this request (others' events, hidden ones, confirming): an editor's or admin's
+        third-party app token acts "in your name" on the person's own events only."""
+        return self.may(Permission.MODERATE)
 
     def scope_allows(self, permission: Permission) -> bool:
         return self.is_first_party or scopes_grant(self.scopes, permission)

@@ -6,6 +6,7 @@ Functions take a session first and never see a request. The Authlib grants in `g
 from __future__ import annotations
 
 import hmac
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,15 @@ MAX_REDIRECT_URI_LENGTH = 2048  # the size of oauth_codes.redirect_uri
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]")
 # Names an app may not take, besides the instance's own title and host name (consent phishing).
 RESERVED_CLIENT_NAMES = ("self", "piazza", "gancio", "admin", "administrator")
+# Names an app's name may not even contain ("Piazza Official Login", "<title> app"), besides the
+# instance's title and host name. Not "gancio": Gancio's own WordPress plugin registers as "WPGancio".
+INSTANCE_NAMES = ("piazza",)
+# An instance name shorter than this (as a skeleton) is only matched as whole words: "Smart calendar"
+# does not contain an instance called "Art".
+MIN_CONTAINED_SKELETON = 5
+# Plain http redirects only to the person's own machine (RFC 8252 §7.3, §8.3): browsers resolve
+# `localhost` to loopback themselves (W3C Secure Contexts), so a code never crosses a network in clear.
+LOOPBACK_REDIRECT_HOSTS = ("127.0.0.1", "::1", "localhost")
 # Latin look-alikes from other scripts, and the digit and letter swaps of classic phishing names.
 LOOK_ALIKES = str.maketrans(
     {
@@ -83,8 +93,10 @@ TOUCH_CONSENT = (
 
 
 def validate_redirect_uri(uri: str) -> str:
-    """Raises RegistrationError unless `uri` is an absolute http(s) URI without a fragment, or a
-    private-use scheme of a native app (RFC 8252 §7.1: a reverse domain name like `org.example.app:`)."""
+    """Raises RegistrationError unless `uri` is an absolute https URI without a fragment or userinfo,
+    an http URI of the loopback interface (`127.0.0.1`, `[::1]`, `localhost`; RFC 8252 §7.3), or a
+    private-use scheme of a native app (RFC 8252 §7.1: a reverse domain name like `org.example.app:`).
+    A code sent to any other http URI would cross the network in clear (RFC 9700 §2.6)."""
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -98,6 +110,10 @@ def validate_redirect_uri(uri: str) -> str:
     if scheme in ("http", "https"):
         if not parts.hostname or parts.username is not None or parts.password is not None:
             raise RegistrationError(f"Invalid redirect_uri (must be absolute, without userinfo): {uri}")
+        if scheme == "http" and parts.hostname not in LOOPBACK_REDIRECT_HOSTS:
+            raise RegistrationError(
+                f"Invalid redirect_uri (use https; http only for 127.0.0.1, [::1] or localhost): {uri}"
+            )
     elif "." not in scheme:
         raise RegistrationError(
             f"Invalid redirect_uri (use http(s), or a private-use scheme like org.example.app:/cb): {uri}"
@@ -173,12 +189,31 @@ def validate_client_name(db: Session, name: str | None, instance_host: str | Non
     from piazza.instance.settings import get_setting
 
     title = get_setting(db, "title")
-    reserved = [*RESERVED_CLIENT_NAMES, title if isinstance(title, str) else "", instance_host or ""]
-    if (skeleton := name_skeleton(name)) in {name_skeleton(r) for r in reserved if name_skeleton(r)}:
-        raise RegistrationError("client_name may not be the name of this instance")
+    own_names = [*INSTANCE_NAMES, title if isinstance(title, str) else "", instance_host or ""]
+    skeleton = name_skeleton(name)
     if not skeleton:
         raise RegistrationError("client_name needs letters or digits")
+    if skeleton in {name_skeleton(r) for r in RESERVED_CLIENT_NAMES} or any(
+        _contains_name(name, own) for own in own_names
+    ):
+        raise RegistrationError("client_name may not be or contain the name of this instance")
     return name
+
+
+def _contains_name(name: str, own: str) -> bool:
+    """Whether `name` reads as containing `own` (the instance's title or host, or "Piazza"): as a run of
+    letters anywhere once spaces, punctuation and look-alikes are folded away, or, for a short one, as
+    whole words."""
+    own_skeleton = name_skeleton(own)
+    if not own_skeleton:
+        return False
+    if own_skeleton == name_skeleton(name):
+        return True
+    if len(own_skeleton) >= MIN_CONTAINED_SKELETON:
+        return own_skeleton in name_skeleton(name)
+    words = [name_skeleton(word) for word in re.split(r"[\W_]+", name) if name_skeleton(word)]
+    own_words = [name_skeleton(word) for word in re.split(r"[\W_]+", own) if name_skeleton(word)]
+    return any(words[i : i + len(own_words)] == own_words for i in range(len(words)))
 
 
 CLIENT_AUTH_METHODS = ("client_secret_post", "client_secret_basic", "none")
@@ -407,9 +442,10 @@ def find_active_user_id(db: Session, user_id: int) -> Row[Any] | None:
 
 
 def login_fingerprint(user: User) -> str:
-    """A short digest of the password hash, kept in the login session: a new password (set_password, a
-    reset) changes it, which ends every session opened with the old one."""
-    return digest(user.password or "")[:16]
+    """A short digest of the password hash and the session generation, kept in the login session: a new
+    password (set_password, a reset) or a logout (end_login_sessions) changes it, which ends every
+    session opened before, every copy of its cookie included."""
+    return digest(f"{user.session_generation}:{user.password or ''}")[:16]
 
 
 def find_logged_in_user(db: Session, user_id: int | None, fingerprint: str | None) -> User | None:
@@ -420,3 +456,12 @@ def find_logged_in_user(db: Session, user_id: int | None, fingerprint: str | Non
     if user is None or not hmac.compare_digest(login_fingerprint(user), fingerprint):
         return None
     return user
+
+
+def end_login_sessions(db: Session, user_id: int | None, fingerprint: str | None) -> None:
+    """Logout: the session's user gets a new session generation, so no copy of this session's cookie
+    (nor of any other session of theirs) is accepted any more. A session already outdated changes
+    nothing."""
+    user = find_logged_in_user(db, user_id, fingerprint)
+    if user is not None:
+        user.session_generation += 1

@@ -10,7 +10,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from piazza.accounts.service import check_password, confirm_login
 from piazza.oauth.api import form_pairs, oauth_request
 from piazza.oauth.authorize import AUTHORIZATION_PARAMS, Outcome, decide_authorization, start_authorization
-from piazza.oauth.service import login_fingerprint
+from piazza.oauth.service import end_login_sessions, login_fingerprint
 from piazza.web import account_pages, apps_page, event_forms, public
 from piazza.web.render import HERE, error_page, render_page
 from piazza.web.security import secure_headers
@@ -65,6 +65,10 @@ async def logout(request: Request) -> Response:
     form = dict(reversed(await form_pairs(request)))
     if not check_csrf(request, form.get("csrf_token")):
         return await error_page(request, "The form expired. Please go back and try again.", 403)
+    user_id, fingerprint = session_user_id(request), session_fingerprint(request)
+    if user_id is not None:
+        # Ends this session everywhere, not only in this browser: a copy of the cookie stops working.
+        await request.app.state.db.write(end_login_sessions, user_id, fingerprint)
     request.session.clear()
     return secure_headers(RedirectResponse("/", status_code=303))
 
