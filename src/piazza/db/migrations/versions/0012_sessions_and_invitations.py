@@ -1,7 +1,7 @@
 """login sessions end at logout; an invitation's code apart from recovery's (issue 15)
 
 Revision ID: 0012_sessions_and_invitations
-Revises: 0007_listing_indexes
+Revises: 0011_event_hardening
 Created: 2026-12-01 21:20:00
 
 Only additions, so a node still running the previous release keeps working beside a migrated one. An
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_sessions_and_invitations"
-down_revision: str | None = "0007_listing_indexes"
+down_revision: str | None = "0011_event_hardening"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

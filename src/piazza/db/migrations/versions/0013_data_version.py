@@ -1,7 +1,7 @@
 """a data version bumped by triggers in every transaction that changes the agenda (issue 21)
 
 Revision ID: 0013_data_version
-Revises: 0007_listing_indexes
+Revises: 0012_sessions_and_invitations
 Created: 2026-12-01 21:00:00
 
 The answer cache (piazza/db/answers.py) keeps big answers while this number stays the same. Triggers,
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_data_version"
-down_revision: str | None = "0007_listing_indexes"
+down_revision: str | None = "0012_sessions_and_invitations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

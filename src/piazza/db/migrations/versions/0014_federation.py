@@ -1,7 +1,7 @@
 """federation tables: the instance key pair, remote instances and actors, comments (issue 18)
 
 Revision ID: 0014_federation
-Revises: 0007_listing_indexes
+Revises: 0013_data_version
 Created: 2026-12-01 20:45:06.142782
 
 A migration must run on SQLite and PostgreSQL, and must not break a node still running the previous
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_federation"
-down_revision: str | None = "0007_listing_indexes"
+down_revision: str | None = "0013_data_version"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
