@@ -20,14 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from piazza.accounts.models import Role, User
 from piazza.accounts.service import normalise_email
 from piazza.config import Config
 from piazza.db import Database
 from piazza.db.base import Base, utcnow
+from piazza.db.versions import DataVersion
 from piazza.errors import Conflict, Invalid
 from piazza.events.images import THUMB_FOLDER, process_image
 from piazza.events.models import Event, EventTag, Place, Tag
@@ -75,7 +77,9 @@ KNOWN_SETTINGS = {
     "custom_css", "custom_js", "publicKey", "privateKey", "logo", "fallback_image", "header_image",
 }  # fmt: skip
 # Tables `--force` keeps: request counters are not the instance's data.
-KEPT_TABLES = {RateLimitCounter.__tablename__}
+# Rate-limit counters, and the data version, which must only grow: a version number used again could
+# match an answer the answer cache kept from before the import.
+KEPT_TABLES = {RateLimitCounter.__tablename__, DataVersion.__tablename__}
 # Tables whose integer ids are given explicitly, so PostgreSQL's sequences must move past them.
 SEQUENCED = (
     User, Place, Event, Collection, Filter, Announcement, Page, ModerationMessage, Resource, Token, Consent,
@@ -335,6 +339,12 @@ class _Importer:
         dialect = connection.dialect
         for batch in _batches(rows):
             keys = list(batch[0])
+            # Columns the rows leave out take their scalar default here: the statement is run by the
+            # driver directly, where SQLAlchemy's own defaults would not be filled in.
+            defaults = _scalar_defaults(table, keys)
+            if defaults:
+                batch = [{**defaults, **row} for row in batch]
+                keys += list(defaults)
             compiled = insert(table).compile(dialect=dialect, column_keys=keys)
             processors = {key: table.c[key].type._cached_bind_processor(dialect) for key in keys}
             encoded = [
@@ -1104,3 +1114,18 @@ __all__ = [
     "import_gancio",
     "read_gancio_config",
 ]
+
+
+def _scalar_defaults(table: Table, keys: list[str]) -> dict[str, Any]:
+    """The Python-side scalar defaults of the columns of `table` not among `keys`."""
+    defaults: dict[str, Any] = {}
+    for column in table.c:
+        default = column.default
+        if column.key in keys or default is None:
+            continue
+        if not isinstance(default, ScalarElementColumnDefault):
+            raise TypeError(
+                f"{table.name}.{column.key}: the importer must give a value (its default is not a constant)"
+            )
+        defaults[column.key] = default.arg
+    return defaults
