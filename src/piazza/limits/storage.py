@@ -37,7 +37,7 @@ log = logging.getLogger("piazza.limits")
 # Old windows are deleted at most this often per process, in the transaction of a counted request.
 CLEANUP_EVERY_SECONDS = 60
 # A Redis that stopped answering must not hold requests for long: past this, the database counts.
-REDIS_TIMEOUT_SECONDS = 1.0
+REDIS_TIMEOUT_SECONDS = 2.0
 # After Redis failed, the database counts alone for this long before Redis is tried again.
 REDIS_RETRY_AFTER_SECONDS = 5.0
 
