@@ -78,3 +78,37 @@ def test_the_limiter_and_the_api_read_the_header_alike(header):
     except PiazzaError:
         api_token = None  # "Bearer" without a token: InvalidToken, 401
     assert bearer_token(dict(headers)) == api_token
+
+
+def test_event_updates_are_limited_per_token_and_per_address(real_client):
+    """PUT /api/event may carry an image to decode: made-up tokens and anonymous updates (both refused
+    by the route) are limited per address, and the edit page's visitors share the anonymous count."""
+    for n in range(6):
+        response = real_client.put(
+            "/api/event", data={"id": "1"}, headers={"Authorization": f"Bearer made-up-{n}"}
+        )
+        assert response.status_code == 401
+    assert (
+        real_client.put(
+            "/api/event", data={"id": "1"}, headers={"Authorization": "Bearer another"}
+        ).status_code
+        == 429
+    )
+    for _ in range(3):
+        assert real_client.put("/api/event", data={"id": "1"}).status_code == 403
+    for _ in range(3):
+        assert real_client.post("/event/edit?event=x", data={"title": "x"}).status_code in (403, 404)
+    assert real_client.put("/api/event", data={"id": "1"}).status_code == 429
+    assert real_client.post("/event/edit?event=x", data={"title": "x"}).status_code == 429
+
+
+def test_every_event_write_route_has_a_rule_for_every_kind_of_caller():
+    from piazza.limits.rules import RULES, Callers
+
+    def callers(method: str, path: str) -> set[Callers]:
+        return {rule.callers for rule in RULES if rule.method == method and rule.pattern.fullmatch(path)}
+
+    assert {Callers.ANONYMOUS, Callers.TOKEN} <= callers("POST", "/api/event")
+    assert {Callers.ANONYMOUS, Callers.TOKEN} <= callers("PUT", "/api/event")
+    assert {Callers.VISITOR, Callers.MEMBER} <= callers("POST", "/add")
+    assert {Callers.VISITOR, Callers.MEMBER} <= callers("POST", "/event/edit")
