@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import BigInteger, Integer, delete, func, literal, select, update
+from sqlalchemy import BigInteger, Integer, Table, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -115,7 +115,7 @@ class DatabaseCounters:
                 RateLimitCounter.key == key, RateLimitCounter.window_start.in_((start, start - window))
             )
         ).all()
-        counts = {row.window_start: row.count for row in rows}
+        counts = {int(start_): int(count) for start_, count in rows}
         return counts.get(start, 0), counts.get(start - window, 0)
 
     def _hit(self, session: Session, key: str, window: int, now: float, amount: int, limit: int) -> Hit:
@@ -123,7 +123,7 @@ class DatabaseCounters:
             # Two threads may both clean up now and then; harmless, since only finished windows go.
             self._next_cleanup = now + CLEANUP_EVERY_SECONDS
             session.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at < int(now)))
-        table = RateLimitCounter.__table__
+        table = cast(Table, RateLimitCounter.__table__)
         start = window_start(now, window)
         previous = (
             select(table.c.count)
