@@ -4,12 +4,14 @@ limit needs the user name, and a body too big to read whole would hide it."""
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from starlette.responses import PlainTextResponse
 
 from piazza.app import create_app
-from piazza.limits.ratelimit import FORM_READ_LIMIT
+from piazza.limits.ratelimit import FORM_READ_LIMIT, RateLimitMiddleware
 from tests.factories import make_user
-from tests.limits.conftest import limited_app, peer
+from tests.limits.conftest import SECRET, limited_app, peer
 
 PADDING = "p" * (FORM_READ_LIMIT + 1)
 
@@ -74,3 +76,20 @@ def test_the_limiter_reads_the_user_name_the_route_reads(storage):
             assert response.status_code == 403
         form = {"client_id": "self", "username": "ada@example.org", "password": "wrong"}
         assert client.post("/oauth/login", data=form, headers=peer("192.0.2.99")).status_code == 429
+
+
+def test_a_login_body_of_another_type_reaches_the_route_untouched(storage):
+    received: list[bytes] = []
+    app = FastAPI()
+
+    @app.post("/oauth/login")
+    async def login(request: Request) -> PlainTextResponse:
+        received.append(await request.body())
+        return PlainTextResponse("no", status_code=400)
+
+    app.add_middleware(RateLimitMiddleware, storage=storage, secret=SECRET)
+    with TestClient(app) as client:
+        response = client.post("/oauth/login", json={"username": "ada@example.org", "padding": PADDING})
+    assert response.status_code == 400, response.text
+    assert len(received) == 1 and received[0].startswith(b'{"username"')
+    assert len(received[0]) > FORM_READ_LIMIT

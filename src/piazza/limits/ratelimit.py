@@ -147,8 +147,10 @@ class RateLimitMiddleware:
             return
 
         form: dict[str, str] = {}
-        if any(rule.key_by is KeyBy.FORM_FIELD for rule in rules):
-            body = await _read_form_body(headers, receive)
+        # Only url-encoded bodies are read: the routes read no other (oauth/api.py form_pairs), so other
+        # bodies hold no user name for them.
+        if any(rule.key_by is KeyBy.FORM_FIELD for rule in rules) and _is_form(headers):
+            body = await _read_form_body(receive)
             if body is None:
                 await _answer(send, 413, f"Request body too large (the limit is {FORM_READ_LIMIT} bytes)")
                 return
@@ -315,11 +317,8 @@ def _is_form(headers: dict[bytes, bytes]) -> bool:
     return content_type == b"application/x-www-form-urlencoded"
 
 
-async def _read_form_body(headers: dict[bytes, bytes], receive: Receive) -> bytes | None:
-    """A url-encoded body whole, or None once it passes FORM_READ_LIMIT. Other bodies are not read
-    (b""): the routes read only url-encoded forms (oauth/api.py form_pairs), so they have no user name."""
-    if not _is_form(headers):
-        return b""
+async def _read_form_body(receive: Receive) -> bytes | None:
+    """The body whole, or None once it passes FORM_READ_LIMIT."""
     chunks = []
     size = 0
     while True:
