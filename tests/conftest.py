@@ -124,8 +124,9 @@ FRESH_WINDOW_MARGIN = 20  # seconds a rate-limit test may take, on a busy machin
 
 
 def wait_for_a_fresh_window() -> None:
-    """The rate-limit counters use fixed windows: requests on both sides of a window's start are counted
-    apart, so a test counting up to a limit first waits out the last seconds of a window (20 s in 300)."""
+    """The rate-limit counters slide over windows of 5 minutes: past a window's start, the requests of the
+    one before weigh less and less, so a test counting up to a limit first waits out the last seconds
+    of a window (20 s in 300) and counts within one."""
     left = RATE_LIMIT_WINDOW - time.time() % RATE_LIMIT_WINDOW
     if left < FRESH_WINDOW_MARGIN:
         time.sleep(left + 0.1)

@@ -25,18 +25,18 @@ from piazza.db.cache import ReadCache
 from piazza.errors import PiazzaError, TooManyRequests
 from piazza.events.routes import router as events_router
 from piazza.instance.routes import router as instance_router
-from piazza.limits import install_limits
+from piazza.limits import install_limits, install_rate_limits
 from piazza.mail import MailWorker
 from piazza.middleware import PrivateAnswersMiddleware, RequestIdMiddleware
 from piazza.moderation.api import router as moderation_router
 from piazza.oauth.api import router as oauth_router
-from piazza.oauth.bearer import InsufficientScope, InvalidToken
+from piazza.oauth.bearer import InsufficientScope, InvalidToken, UnsupportedScheme
 from piazza.openapi import openapi_document
 from piazza.responses import JSONResponse
 from piazza.web.admin import router as admin_router
 from piazza.web.pages import router as web_router
 from piazza.web.security import SecurityHeadersMiddleware
-from piazza.web.session import SESSION_COOKIE
+from piazza.web.session import SESSION_COOKIE, session_user_of_scope
 
 log = logging.getLogger("piazza")
 
@@ -80,6 +80,8 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(web_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     _add_error_handlers(app)
+    # Inside the session middleware: the page rules tell a logged-in person from a visitor.
+    install_rate_limits(app, config, database, session_user_of_scope)
     app.add_middleware(
         SessionMiddleware,
         secret_key=config.secret_key.get_secret_value(),
@@ -116,6 +118,9 @@ def _add_error_handlers(app: FastAPI) -> None:
                 status_code=exc.status,
                 headers={"WWW-Authenticate": challenge},
             )
+        if isinstance(exc, UnsupportedScheme):
+            # RFC 6750 §3.1: the request used another authentication method, so no error code.
+            return PlainTextResponse(exc.message, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
         # Gancio's clients show error bodies verbatim. Gancio sends them as text/html, which would let
         # an echoed input run as markup; plain text shows the same words safely.

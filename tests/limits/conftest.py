@@ -158,5 +158,5 @@ def peer(address: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limit_window() -> None:
-    """Counting tests must not straddle the start of a fixed window (see wait_for_a_fresh_window)."""
+    """Counting tests must not straddle the start of a window (see wait_for_a_fresh_window)."""
     wait_for_a_fresh_window()

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from piazza.app import create_app
 from piazza.limits.models import RateLimitCounter
-from piazza.limits.storage import DatabaseCounters, RedisCounters
+from piazza.limits.storage import DatabaseCounters, FallbackCounters, RedisCounters
 from tests.limits.conftest import REDIS_URL, needs_redis
 
 
@@ -58,7 +58,10 @@ def test_storage_is_redis_when_a_url_is_configured_and_the_database_otherwise(ma
 
     assert isinstance(counter_storage(make_config(), db), DatabaseCounters)
     redis_storage = counter_storage(make_config(redis_url=REDIS_URL), db)
-    assert isinstance(redis_storage, RedisCounters)
+    # Redis first, the database while Redis fails.
+    assert isinstance(redis_storage, FallbackCounters)
+    assert isinstance(redis_storage.primary, RedisCounters)
+    assert isinstance(redis_storage.fallback, DatabaseCounters)
 
 
 @needs_redis

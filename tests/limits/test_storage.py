@@ -11,37 +11,98 @@ from piazza.limits.models import RateLimitCounter
 from piazza.limits.storage import DatabaseCounters, RedisCounters
 from tests.limits.conftest import REDIS_URL, limited_app, needs_redis
 
+WINDOW = 300
 
-def current_window(seconds=300):
+
+def current_window(seconds=WINDOW):
     return int(time.time()) // seconds * seconds
 
 
-def test_concurrent_increments_are_never_lost(storage):
-    window = current_window()
+def test_concurrent_hits_are_never_lost_and_never_pass_the_limit_together(storage):
+    now = time.time()
 
     async def hammer():
-        counts = await asyncio.gather(*(storage.increment("k", window, 300) for _ in range(25)))
-        total = await storage.get("k", window)
+        hits = await asyncio.gather(*(storage.hit("k", WINDOW, now, 1, 20) for _ in range(25)))
+        total = await storage.hit("k", WINDOW, now, 0, 20)
         await storage.close()
-        return counts, total
+        return hits, total
 
-    counts, total = asyncio.run(hammer())
-    assert sorted(counts) == list(range(1, 26))
-    assert total == 25
+    hits, total = asyncio.run(hammer())
+    counted = sorted(hit.current for hit in hits if hit.counted)
+    assert counted == list(range(1, 21))
+    assert [hit.current for hit in hits if not hit.counted] == [20] * 5
+    assert total.current == 20
 
 
 def test_a_count_can_be_given_back(storage):
-    window = current_window()
+    now = time.time()
 
     async def run():
-        await storage.increment("k", window, 300)
-        await storage.increment("k", window, 300)
-        after = await storage.increment("k", window, 300, -1)
-        other_window = await storage.get("k", window + 300)
+        await storage.hit("k", WINDOW, now, 1, 10)
+        await storage.hit("k", WINDOW, now, 1, 10)
+        await storage.give_back("k", current_window(), WINDOW)
+        after = await storage.hit("k", WINDOW, now, 0, 10)
+        other_window = await storage.hit("k", WINDOW, now + WINDOW * 2, 0, 10)
         await storage.close()
-        return after, other_window
+        return after.current, other_window.current, other_window.previous
 
-    assert asyncio.run(run()) == (1, 0)
+    assert asyncio.run(run()) == (1, 0, 0)
+
+
+def test_the_previous_window_weighs_on_the_current_one(storage):
+    """Fixed windows let a client send the limit at the end of one window and again at the start of
+    the next; the sliding estimate counts the previous window by the part of it still in the last
+    five minutes."""
+    start = current_window() - WINDOW  # a whole window ago, so both windows are in the past or now
+
+    async def run():
+        at_the_end = [await storage.hit("k", WINDOW, start + WINDOW - 1, 1, 10) for _ in range(10)]
+        # One second into the next window the previous one still weighs 299/300 of its ten: nothing fits.
+        just_after = await storage.hit("k", WINDOW, start + WINDOW + 1, 1, 10)
+        # Half way through, half of the ten weighs: five more fit, the sixth does not.
+        half_way = [await storage.hit("k", WINDOW, start + WINDOW * 1.5, 1, 10) for _ in range(6)]
+        await storage.close()
+        return at_the_end, just_after, half_way
+
+    at_the_end, just_after, half_way = asyncio.run(run())
+    assert all(hit.counted for hit in at_the_end)
+    assert not just_after.counted
+    assert (just_after.current, just_after.previous) == (0, 10)
+    assert [hit.counted for hit in half_way] == [True] * 5 + [False]
+
+
+def test_middleware_refuses_at_a_window_edge_what_a_fixed_window_let_through(storage):
+    """Twice the limit in two seconds across a window's start: only the first six pass."""
+    from piazza.limits.ratelimit import RateLimitMiddleware
+    from tests.limits.conftest import SECRET, PeerFromHeader, dummy_routes
+
+    edge = current_window() - 1  # the last second of the previous window
+    times = [edge + 0.5] * 6 + [edge + 1.5] * 6
+    clock = iter(times)
+    app = dummy_routes()
+    app.add_middleware(RateLimitMiddleware, storage=storage, secret=SECRET, clock=lambda: next(clock))
+    with TestClient(PeerFromHeader(app)) as client:
+        statuses = [client.post("/api/user/register").status_code for _ in times]
+    assert statuses == [200] * 6 + [429] * 6
+
+
+def test_a_refusal_says_when_one_more_request_fits(storage):
+    from piazza.limits.ratelimit import RateLimitMiddleware
+    from tests.limits.conftest import SECRET, PeerFromHeader, dummy_routes
+
+    start = current_window() - WINDOW
+    times = iter([start + WINDOW - 10] * 6 + [start + WINDOW + 10])
+    app = dummy_routes()
+    app.add_middleware(RateLimitMiddleware, storage=storage, secret=SECRET, clock=lambda: next(times))
+    with TestClient(PeerFromHeader(app)) as client:
+        for _ in range(6):
+            assert client.post("/api/client").status_code == 200
+        refused = client.post("/api/client")
+    assert refused.status_code == 429
+    # Ten seconds into the next window the six weigh 6 x 290/300; one more fits once they weigh 5,
+    # at 50 s: 40 s from now.
+    assert refused.headers["Retry-After"] == "40"
+    assert refused.headers["RateLimit-Remaining"] == "0"
 
 
 def test_two_apps_on_one_database_share_their_counts(db, database_url):
@@ -75,18 +136,19 @@ def test_two_apps_on_one_redis_share_their_counts():
 
 def test_counters_of_finished_windows_are_deleted(db):
     counters = DatabaseCounters(db)
-    now = int(time.time())
+    now = time.time()
 
     async def run():
-        await counters.increment("old", now - 600, 300)  # ended five minutes ago
+        await counters.hit("old", WINDOW, now - 3 * WINDOW, 1, 10)  # no longer even the previous window
+        await counters.hit("previous", WINDOW, now - WINDOW, 1, 10)  # still weighs on the current one
         counters._next_cleanup = 0  # the next counted request cleans up
-        await counters.increment("current", now // 60 * 60, 60)
+        await counters.hit("current", WINDOW, now, 1, 10)
 
     asyncio.run(run())
     with db.session(write=False) as session:
         keys = session.execute(select(RateLimitCounter.key)).scalars().all()
-        assert keys == ["current"]
-        assert session.execute(select(func.count()).select_from(RateLimitCounter)).scalar_one() == 1
+        assert sorted(keys) == ["current", "previous"]
+        assert session.execute(select(func.count()).select_from(RateLimitCounter)).scalar_one() == 2
 
 
 def test_counter_keys_hold_no_address_or_user_name_in_clear(db):
@@ -100,32 +162,34 @@ def test_counter_keys_hold_no_address_or_user_name_in_clear(db):
 
 
 @needs_redis
-def test_redis_counters_expire_when_their_window_ends():
+def test_redis_counters_expire_once_they_no_longer_weigh():
     import redis
 
     prefix = f"piazza-test:ttl-{time.time_ns()}:"
     counters = RedisCounters(REDIS_URL, prefix=prefix)
-    window_start = int(time.time()) // 300 * 300
 
     async def run():
-        await counters.increment("k", window_start, 300)
+        await counters.hit("k", WINDOW, time.time(), 1, 10)
         await counters.close()
 
     asyncio.run(run())
     plain = redis.Redis.from_url(REDIS_URL)
     try:
-        name = f"{prefix}k:{window_start}"
-        ttl = plain.ttl(name)
-        assert 0 < ttl <= 301
-        plain.delete(name)
+        names = list(plain.scan_iter(match=prefix + "*"))
+        assert len(names) == 1
+        # The window's own end, and one more window serving as the previous one.
+        assert WINDOW < plain.ttl(names[0]) <= 2 * WINDOW + 1
+        plain.delete(*names)
     finally:
         plain.close()
 
 
-def test_requests_pass_unlimited_when_the_counter_store_is_down(caplog):
-    # Nothing listens on port 1: every count fails, as with a Redis server that went away.
+def test_a_broken_counter_store_refuses_limited_requests_rather_than_switching_off(caplog):
+    # Nothing listens on port 1: every count fails. A limit never switches off (FallbackCounters puts
+    # the database behind Redis, see test_redis_fallback.py); requests that match no rule still pass.
     storage = RedisCounters("redis://127.0.0.1:1/0", prefix="piazza-test:down:")
     with TestClient(limited_app(storage)) as client, caplog.at_level("WARNING", logger="piazza.limits"):
-        statuses = [client.post("/api/client").status_code for _ in range(8)]
-    assert statuses == [200] * 8
-    assert "request not limited" in caplog.text
+        statuses = [client.post("/api/client").status_code for _ in range(3)]
+        assert client.get("/api/client").status_code == 200
+    assert statuses == [503] * 3
+    assert "request refused" in caplog.text

@@ -9,10 +9,12 @@ from piazza.db.base import Base
 
 
 class RateLimitCounter(Base):
-    """How many requests (or failures) one key made in one fixed window.
+    """How many requests (or failures) one key made in one window; a request is weighed against the
+    current and the previous window's rows (storage.py, sliding windows).
 
-    Times are unix seconds: `window_start` names the window and `expires_at` says when the row may be
-    deleted. Keys never hold an address or a user name in clear (see `ratelimit.counter_key`).
+    Times are unix seconds: `window_start` names the window and `expires_at` (the end of the window
+    after it, once the row stopped serving as the previous one) says when the row may be deleted. Keys
+    never hold an address or a user name in clear (see `ratelimit.counter_key`).
     """
 
     __tablename__ = "rate_limit_counters"

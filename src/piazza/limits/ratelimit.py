@@ -1,15 +1,21 @@
 """Rate limiting as pure ASGI middleware, driven by the table in `rules.py`.
 
-Counters that count every request are incremented before the app runs, atomically in shared storage,
-so concurrent requests (on one node or many) can never pass such a limit together. Rules that count
-only failures read their counter before the app runs and add to it once the answer shows a failure:
-requests that succeed never hold a count, so an app or a proxy may have any number in flight, and a
-burst of failures can pass the limit only by the number of them running at that moment.
+Before the app runs, each matching rule takes its count in shared storage, in one atomic step that
+counts the request only if it fits the limit (storage.py), so concurrent requests (on one node or many)
+can never pass a limit together. Rules that count failures reserve their count the same way and give it
+back once the answer shows no failure: a burst of parallel wrong passwords gets at most the limit
+checked, and a person who logs in correctly holds no count afterwards. (Refused 160-bit tokens are the
+exception, counted afterwards: `Counts.FAILURES_AFTERWARDS`.)
+
+Which rules apply depends on what the request really is on its route (`rules.Callers`): on the API a
+caller is known by an `Authorization: Bearer` token and nothing else (any other scheme is anonymous
+here, and refused by the API), on the pages by their session.
 
 A refused request answers 429 with `Retry-After` and Gancio's draft-6 headers (`RateLimit-Policy`,
 `-Limit`, `-Remaining`, `-Reset`; gancio-api.md §0.7). Gancio's body is the text below; OAuth endpoints
 answer JSON instead, since their clients parse errors as JSON (RFC 6749 §5.2 has no error code for this,
-so `error` is `too_many_requests`, after the HTTP status).
+so `error` is `too_many_requests`, after the HTTP status). When no counter store answers at all, a
+limited request answers 503: a limit never switches itself off.
 """
 
 from __future__ import annotations
@@ -18,47 +24,93 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.formparsers import FormParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from piazza.limits.clientip import IPNetwork, client_address
 from piazza.limits.rules import RULES, Callers, Counts, KeyBy, Rule
-from piazza.limits.storage import CounterStorage
+from piazza.limits.storage import CounterStorage, Hit, estimate, window_start
 
 log = logging.getLogger("piazza.limits")
 
 TOO_MANY_REQUESTS = "Too many requests, please try again later."
+UNAVAILABLE = "Service Unavailable (the rate-limit counters do not answer)"
 # Enough of an error body to find `invalid_grant` in it.
 FAILURE_BODY_PEEK = 1024
-# A form bigger than this is not searched for a user name (the address rules still apply).
-FORM_PEEK_LIMIT = 64 * 1024
+# Login forms are read whole by the limiter, to find the user name; one bigger than this answers 413
+# (a real login form is a few hundred bytes), so padding cannot hide the user name from its limit.
+FORM_READ_LIMIT = 64 * 1024
+# "Add this whatever the count": a failure that already happened is always counted.
+NO_LIMIT = 2**31 - 1
+
+SessionUser = Callable[[Scope], str | None]
+
+
+def _no_session_user(scope: Scope) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
 class Count:
     rule: Rule
     key: str
-    window_start: int
-    value: int
-
-    def reset_after(self, now: float) -> int:
-        return max(1, int(self.window_start + self.rule.window - now + 0.999))
+    hit: Hit
+    now: float
 
     @property
     def is_over(self) -> bool:
-        return self.value > self.rule.limit
+        if self.rule.counts is Counts.FAILURES_AFTERWARDS:  # read only: would one more failure fit?
+            return estimate(self.hit, self.now, self.rule.window) + 1 > self.rule.limit
+        return not self.hit.counted
+
+    @property
+    def remaining(self) -> int:
+        return max(0, math.floor(self.rule.limit - estimate(self.hit, self.now, self.rule.window) + 1e-9))
+
+    def reset_after(self) -> int:
+        """Seconds until the current window ends (when its counts start to slide out)."""
+        window = self.rule.window
+        return max(1, math.ceil(window_start(self.now, window) + window - self.now))
+
+    def retry_after(self) -> int:
+        """Seconds until one more request fits the sliding estimate."""
+        window, room = self.rule.window, self.rule.limit - 1
+        elapsed = self.now - window_start(self.now, window)
+        current, previous = self.hit.current, self.hit.previous
+        if current > room:
+            # The current window alone is too full: wait into the next one, until this window's share
+            # (current x the part of it still inside the last `window` seconds) leaves room.
+            wait = (window - elapsed) + window * (1 - room / current)
+        elif previous:
+            wait = window * (1 - (room - current) / previous) - elapsed
+        else:
+            wait = 1
+        return max(1, math.ceil(wait))
 
 
 def counter_key(secret: bytes, rule: Rule, value: str) -> str:
-    """The counter's name: the rule and a keyed digest of the address, token or user name, so the
-    table never holds them in clear (an unkeyed digest of an IPv4 address is easy to reverse)."""
+    """The counter's name: the rule's counter and a keyed digest of the address, token or user name, so
+    the table never holds them in clear (an unkeyed digest of an IPv4 address is easy to reverse)."""
     mac = hmac.new(secret, value.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:40]
-    return f"{rule.name}:{mac}"
+    return f"{rule.counter}:{mac}"
+
+
+def bearer_token(headers: dict[bytes, bytes]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, read as oauth/bearer.py reads it
+    (tests/limits/test_callers.py checks that the two agree); None for no header or another scheme."""
+    header = headers.get(b"authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
 
 
 class RateLimitMiddleware:
@@ -70,12 +122,16 @@ class RateLimitMiddleware:
         secret: bytes,
         trusted_proxies: Sequence[IPNetwork] = (),
         rules: Sequence[Rule] = RULES,
+        session_user: SessionUser = _no_session_user,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self.storage = storage
         self.secret = secret
         self.trusted_proxies = tuple(trusted_proxies)
         self.rules = tuple(rules)
+        self.session_user = session_user
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -91,25 +147,32 @@ class RateLimitMiddleware:
             return
 
         form: dict[str, str] = {}
-        if any(rule.key_by is KeyBy.FORM_FIELD for rule in rules):
-            form, receive = await _peek_form(headers, receive)
+        # Only url-encoded bodies are read: the routes read no other (oauth/api.py form_pairs), so other
+        # bodies hold no user name for them.
+        if any(rule.key_by is KeyBy.FORM_FIELD for rule in rules) and _is_form(headers):
+            body = await _read_form_body(receive)
+            if body is None:
+                await _answer(send, 413, f"Request body too large (the limit is {FORM_READ_LIMIT} bytes)")
+                return
+            form, receive = await _parse_form(headers, body), _replaying(body, receive)
 
-        now = time.time()
+        now = self.clock()
         try:
             counts = await self._count(scope, headers, form, rules, now)
         except Exception:
-            # A broken counter store must not take the site down with it: let the request through.
-            log.warning("rate-limit storage failed; request not limited", exc_info=True)
-            await self.app(scope, receive, send)
+            log.warning("rate-limit storage failed; request refused", exc_info=True)
+            await _answer(send, 503, UNAVAILABLE, retry_after=5)
             return
 
         refusals = [count for count in counts if count.is_over]
-        failure_counts = [count for count in counts if count.rule.counts is Counts.FAILURES]
         if refusals:
-            await self._send_too_many(scope, send, refusals, now)
+            # The request does not run, so what it reserved under its other rules is given back.
+            await self._give_back([count for count in counts if count.hit.counted])
+            await self._send_too_many(scope, send, refusals)
             return
 
         every_counts = [count for count in counts if count.rule.counts is Counts.EVERY]
+        failure_counts = [count for count in counts if count.rule.counts is not Counts.EVERY]
         status = 0
         peeked = bytearray()
 
@@ -118,8 +181,8 @@ class RateLimitMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if every_counts:
-                    tightest = min(every_counts, key=lambda c: c.rule.limit - c.value)
-                    _set_rate_limit_headers(MutableHeaders(scope=message), tightest, now)
+                    tightest = min(every_counts, key=lambda count: count.remaining)
+                    _set_rate_limit_headers(MutableHeaders(scope=message), tightest, tightest.reset_after())
             elif message["type"] == "http.response.body":
                 if len(peeked) < FAILURE_BODY_PEEK:
                     peeked.extend(message.get("body", b"")[: FAILURE_BODY_PEEK - len(peeked)])
@@ -130,67 +193,91 @@ class RateLimitMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, watching_send if (every_counts or failure_counts) else send)
+            await self.app(scope, receive, watching_send)
         finally:
             await self._settle(failure_counts, status, bytes(peeked))
 
     def _matching_rules(self, scope: Scope, headers: dict[bytes, bytes]) -> list[Rule]:
         method, path = scope["method"], scope["path"]
-        has_authorization = b"authorization" in headers
-        matching = []
-        for rule in self.rules:
-            if rule.method != method or not rule.pattern.fullmatch(path):
-                continue
-            if rule.callers is Callers.ANONYMOUS and has_authorization:
-                continue
-            if rule.callers is Callers.AUTHENTICATED and not has_authorization:
-                continue
-            matching.append(rule)
-        return matching
+        candidates = [rule for rule in self.rules if rule.method == method and rule.pattern.fullmatch(path)]
+        if not candidates:
+            return []
+        has_token = bearer_token(headers) is not None
+        has_session_user = any(rule.callers in (Callers.VISITOR, Callers.MEMBER) for rule in candidates) and (
+            self.session_user(scope) is not None
+        )
+        applies = {
+            Callers.ANY: True,
+            Callers.ANONYMOUS: not has_token,
+            Callers.TOKEN: has_token,
+            Callers.VISITOR: not has_session_user,
+            Callers.MEMBER: has_session_user,
+        }
+        return [rule for rule in candidates if applies[rule.callers]]
+
+    def _value(self, rule: Rule, scope: Scope, headers: dict[bytes, bytes], form: dict[str, str]) -> str:
+        if rule.key_by is KeyBy.IP:
+            return client_address(scope, self.trusted_proxies)
+        if rule.key_by is KeyBy.TOKEN:
+            return bearer_token(headers) or ""
+        if rule.key_by is KeyBy.SESSION_USER:
+            return self.session_user(scope) or ""
+        # The user name as the account stores it (accounts.service.normalise_email).
+        return form.get(rule.form_field, "").strip().lower()
 
     async def _count(
         self, scope: Scope, headers: dict[bytes, bytes], form: dict[str, str], rules: list[Rule], now: float
     ) -> list[Count]:
-        counts = []
-        address = None
-        for rule in rules:
-            if rule.key_by is KeyBy.IP:
-                address = address or client_address(scope, self.trusted_proxies)
-                value = address
-            elif rule.key_by is KeyBy.AUTHORIZATION:
-                value = headers[b"authorization"].decode("latin-1")
-            else:
-                value = form.get(rule.form_field, "").strip().lower()
+        counts: list[Count] = []
+        try:
+            for rule in rules:
+                value = self._value(rule, scope, headers, form)
                 if not value:
                     continue  # no user name: the address rule of the same route still counts
-            key = counter_key(self.secret, rule, value)
-            window_start = int(now) // rule.window * rule.window
-            if rule.counts is Counts.FAILURES:
-                # Only a read here: the failure is added once the answer shows one (`_settle`), so
-                # requests that succeed never hold a count, however many run at once. `+ 1` is this
-                # request, had it failed; concurrent failures may pass the limit by their number.
-                total = await self.storage.get(key, window_start) + 1
-            else:
-                total = await self.storage.increment(key, window_start, rule.window)
-            counts.append(Count(rule, key, window_start, total))
+                key = counter_key(self.secret, rule, value)
+                # Failures counted afterwards are only read here; everything else is counted now, if
+                # it fits.
+                amount = 0 if rule.counts is Counts.FAILURES_AFTERWARDS else 1
+                hit = await self.storage.hit(key, rule.window, now, amount, rule.limit)
+                counts.append(Count(rule, key, hit, now))
+        except Exception:
+            await self._give_back([count for count in counts if count.hit.counted])
+            raise
         return counts
 
-    async def _settle(self, failure_counts: list[Count], status: int, body: bytes) -> None:
-        """Count the failures of a finished request (status 0: the app sent nothing, so nothing failed)."""
-        failed = [
-            count
-            for count in failure_counts
-            if status != 0 and count.rule.is_failure is not None and count.rule.is_failure(status, body)
-        ]
-        failure_counts.clear()
-        for count in failed:
+    async def _give_back(self, counts: list[Count]) -> None:
+        for count in counts:
             try:
-                await self.storage.increment(count.key, count.window_start, count.rule.window)
+                await count.hit.storage.give_back(
+                    count.key, window_start(count.now, count.rule.window), count.rule.window
+                )
             except Exception:
-                log.warning("rate-limit storage failed while counting a failure", exc_info=True)
+                # Keeping a reservation only makes the limit stricter for a while.
+                log.warning("rate-limit storage failed while giving a count back", exc_info=True)
 
-    async def _send_too_many(self, scope: Scope, send: Send, refusals: list[Count], now: float) -> None:
-        longest = max(refusals, key=lambda count: count.reset_after(now))
+    async def _settle(self, failure_counts: list[Count], status: int, body: bytes) -> None:
+        """Settle the failure counts of a finished request. Status 0 (the app sent no answer, or
+        raised): a reserved count is kept, since the attempt may have been checked."""
+        settled = list(failure_counts)
+        failure_counts.clear()
+        if not settled:
+            return
+        give_back = []
+        for count in settled:
+            assert count.rule.is_failure is not None  # noqa: S101  (failure rules have a test)
+            failed = status == 0 or count.rule.is_failure(status, body)
+            if count.rule.counts is Counts.FAILURES and not failed:
+                give_back.append(count)
+            elif count.rule.counts is Counts.FAILURES_AFTERWARDS and failed and status != 0:
+                try:
+                    await self.storage.hit(count.key, count.rule.window, self.clock(), 1, NO_LIMIT)
+                except Exception:
+                    log.warning("rate-limit storage failed while counting a failure", exc_info=True)
+        await self._give_back(give_back)
+
+    async def _send_too_many(self, scope: Scope, send: Send, refusals: list[Count]) -> None:
+        longest = max(refusals, key=lambda count: count.retry_after())
+        retry_after = longest.retry_after()
         if scope["path"].startswith("/oauth/"):
             body = json.dumps({"error": "too_many_requests", "error_description": TOO_MANY_REQUESTS}).encode()
             content_type = b"application/json"
@@ -203,8 +290,9 @@ class RateLimitMiddleware:
             "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
         }
         response_headers = MutableHeaders(scope=start)
-        _set_rate_limit_headers(response_headers, longest, now)
-        response_headers["Retry-After"] = str(longest.reset_after(now))
+        _set_rate_limit_headers(response_headers, longest, retry_after)
+        response_headers["RateLimit-Remaining"] = "0"
+        response_headers["Retry-After"] = str(retry_after)
         await send(start)
         await send({"type": "http.response.body", "body": body})
 
@@ -217,37 +305,76 @@ class RateLimitMiddleware:
         return send_after_closing
 
 
-def _set_rate_limit_headers(headers: MutableHeaders, count: Count, now: float) -> None:
+def _set_rate_limit_headers(headers: MutableHeaders, count: Count, reset: int) -> None:
     headers["RateLimit-Policy"] = count.rule.policy
     headers["RateLimit-Limit"] = str(count.rule.limit)
-    headers["RateLimit-Remaining"] = str(max(0, count.rule.limit - count.value))
-    headers["RateLimit-Reset"] = str(count.reset_after(now))
+    headers["RateLimit-Remaining"] = str(count.remaining)
+    headers["RateLimit-Reset"] = str(reset)
 
 
-async def _peek_form(headers: dict[bytes, bytes], receive: Receive) -> tuple[dict[str, str], Receive]:
-    """Read a url-encoded body to find form fields, and return a `receive` that replays it to the app."""
+def _is_form(headers: dict[bytes, bytes]) -> bool:
     content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-    if content_type != b"application/x-www-form-urlencoded":
-        return {}, receive
-    messages: list[Message] = []
+    return content_type == b"application/x-www-form-urlencoded"
+
+
+async def _read_form_body(receive: Receive) -> bytes | None:
+    """The body whole, or None once it passes FORM_READ_LIMIT."""
+    chunks = []
     size = 0
-    more_body = True
-    while more_body and size <= FORM_PEEK_LIMIT:
+    while True:
         message = await receive()
-        messages.append(message)
         if message["type"] != "http.request":
-            break  # the client went away; the app will see that too
-        size += len(message.get("body", b""))
-        more_body = message.get("more_body", False)
+            break  # the client went away; the app will see an empty body
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > FORM_READ_LIMIT:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _parse_form(headers: dict[bytes, bytes], body: bytes) -> dict[str, str]:
+    """The first value of each field, parsed by the parser the route itself uses (Starlette's), so the
+    limiter and the route can never read different user names out of one body."""
+    if not body:
+        return {}
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+        yield b""
+
+    parsed = await FormParser(Headers(raw=list(headers.items())), stream()).parse()
     form: dict[str, str] = {}
-    if not more_body:
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
-        for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+    for name, value in parsed.multi_items():
+        if isinstance(value, str):
             form.setdefault(name, value)
+    return form
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    sent = False
 
     async def replay() -> Message:
-        if messages:
-            return messages.pop(0)
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return form, replay
+    return replay
+
+
+async def _answer(send: Send, status: int, message: str, *, retry_after: int | None = None) -> None:
+    body = message.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        # The body may not have been read whole; closing is the only safe way to end the exchange.
+        (b"connection", b"close"),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

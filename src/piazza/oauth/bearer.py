@@ -1,10 +1,13 @@
 """Bearer tokens on protected routes (RFC 6750), and the FastAPI dependencies that check them.
 
 A request without credentials is anonymous: Gancio's guarded routes then answer 403, as Gancio does.
-A token that is presented but unknown, revoked or expired is refused with 401 and
-`WWW-Authenticate: Bearer error="invalid_token"` instead of silently becoming anonymous (gancio-api.md
-§3.8 W13). Tokens are read only from the Authorization header, never from the query string or a cookie
-(W12): those leak into logs and Referer headers, or turn every route into a CSRF target.
+An Authorization header of another scheme (Basic, a bare token...) is refused with 401 and
+`WWW-Authenticate: Bearer` (RFC 6750 §3.1: no error code for an unsupported method), rather than
+treated as anonymous: a caller who sent credentials meant to be someone. A token that is presented
+but unknown, revoked or expired is refused with 401 and `WWW-Authenticate: Bearer error="invalid_token"`
+instead of silently becoming anonymous (gancio-api.md §3.8 W13). Tokens are read only from the
+Authorization header, never from the query string or a cookie (W12): those leak into logs and Referer
+headers, or turn every route into a CSRF target.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ class InsufficientScope(PiazzaError):
     def __init__(self, permission: Permission) -> None:
         self.description = f"The token's scope does not allow '{permission.value}'"
         super().__init__()
+
+
+class UnsupportedScheme(PiazzaError):
+    status = 401
+    message = "Unauthorized: send the access token as Authorization: Bearer <token>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +129,14 @@ def find_caller_by_token(
 
 
 def bearer_token_from(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer` header; other schemes are not ours to judge here."""
+    """The token of an `Authorization: Bearer` header; None without the header. Another scheme is
+    UnsupportedScheme (401). limits/ratelimit.py `bearer_token` reads the header the same way."""
     header = request.headers.get("authorization")
-    if not header:
+    if header is None:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer":
-        return None
+        raise UnsupportedScheme()
     value = value.strip()
     if not value:
         raise InvalidToken("The Authorization header has no token")

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from piazza.errors import Invalid, NotFound, PiazzaError
+from piazza.errors import Forbidden, Invalid, NotFound, PiazzaError
 from piazza.events import queries, service
 from piazza.events.images import ProcessedImage, delete_image_files, process_image
 from piazza.events.places import search_places
@@ -20,7 +20,7 @@ from piazza.imaging import in_turn
 from piazza.oauth.api import form_pairs
 from piazza.web.public import SUGGESTIONS
 from piazza.web.render import Layout, error_page, load, render
-from piazza.web.session import check_csrf
+from piazza.web.session import check_csrf, session_user_id
 
 router = APIRouter(include_in_schema=False)
 
@@ -119,8 +119,18 @@ async def add_page(request: Request) -> Response:
 
 
 def _create(
-    db: Session, layout: Layout, form: dict[str, Any], image: ProcessedImage | None, context: Any
+    db: Session,
+    layout: Layout,
+    form: dict[str, Any],
+    image: ProcessedImage | None,
+    context: Any,
+    has_session_user: bool,
 ) -> dict[str, Any]:
+    if has_session_user and layout.visitor is None:
+        # The session's login ended (logout elsewhere, a password change): ask to log in again rather
+        # than post the event anonymously, which the person did not mean (and the rate limits counted
+        # the request as theirs, not as a visitor's).
+        raise Forbidden()
     result = service.create_event(db, _actor(layout), _service_data(db, layout, form), image, context)
     return result.event
 
@@ -168,7 +178,8 @@ async def _write_once(
     request: Request, slug: str | None, form: dict[str, Any], image: ProcessedImage | None, context: Any
 ) -> tuple[Layout, tuple[dict[str, Any], list[str]] | None]:
     if slug is None:
-        layout, event = await load(request, _create, form, image, context, write=True)
+        has_session_user = session_user_id(request) is not None
+        layout, event = await load(request, _create, form, image, context, has_session_user, write=True)
         assert event is not None  # noqa: S101
         return layout, (event, [])
     return await load(request, _update, slug, form, image, context, write=True)

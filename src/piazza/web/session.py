@@ -11,6 +11,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 SESSION_COOKIE = "piazza_session"
 
@@ -18,6 +19,14 @@ SESSION_COOKIE = "piazza_session"
 def session_user_id(request: Request) -> int | None:
     value = request.session.get("user_id")
     return value if isinstance(value, int) else None
+
+
+def session_user_of_scope(scope: Scope) -> str | None:
+    """The user id a request's session names, for the rate limits (which run inside SessionMiddleware,
+    before any Request exists). The pages refuse a session whose login ended rather than treating it as
+    a visitor's, so this is who the request really is."""
+    value = scope.get("session", {}).get("user_id")
+    return str(value) if isinstance(value, int) else None
 
 
 def session_fingerprint(request: Request) -> str | None:
