@@ -91,6 +91,7 @@ class Rule:
 
 SPAM_LIMIT = 6
 SPAM_WINDOW = 5 * MINUTE
+GEOCODING_LIMIT = 60
 
 RULES: tuple[Rule, ...] = (
     # Gancio's SPAM limiter (§0.7), per client address.
@@ -99,6 +100,9 @@ RULES: tuple[Rule, ...] = (
     Rule("password-recovery", "POST", "/api/user/recover", SPAM_LIMIT, SPAM_WINDOW),
     Rule("password-reset", "POST", "/api/user/recover_password", SPAM_LIMIT, SPAM_WINDOW),
     Rule("moderation-message", "POST", "/api/event/messages/{event_id}", SPAM_LIMIT, SPAM_WINDOW),
+    # The geocoding proxy makes the server a client of the provider, whose usage policy counts our
+    # requests: 60 lookups per 5 minutes per address is plenty for someone typing an address.
+    Rule("geocoding", "GET", "/api/placeOSM/{provider}/{query}", GEOCODING_LIMIT, 5 * MINUTE),
     # New events. Gancio applies 6 per 5 minutes to everyone, which stops an app importing a season of
     # events. Anonymous posters keep Gancio's limit per address; an app or person sending a token gets
     # 300 per 5 minutes (one a second) per token; and requests whose token is refused count against
