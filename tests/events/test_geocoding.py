@@ -114,6 +114,20 @@ def test_nominatim_lookup_sends_gancio_parameters_and_a_user_agent_naming_the_in
     assert headers["User-Agent"].startswith("Piazza/")
 
 
+def test_a_title_beyond_ascii_or_with_control_characters_still_makes_a_user_agent(geo, provider):
+    client, app = geo
+    set_setting(app.state.db, "geocoding_provider", f"{provider.url}/search")
+    set_setting(app.state.db, "title", "Città\r\nX-Evil: 1 😀 (eventi)")
+    response = client.get("/api/placeOSM/Nominatim/torino")
+    assert response.status_code == 200
+    ((_, _, headers),) = provider.requests
+    assert (
+        headers["User-Agent"].startswith("Piazza/")
+        and "(Citta X-Evil: 1 eventi; http://testserver)" in headers["User-Agent"]
+    )
+    assert "X-Evil" not in headers
+
+
 def test_photon_lookup_sends_q_and_limit_and_answers_the_geojson(geo, provider):
     client, app = geo
     set_setting(app.state.db, "geocoding_provider", f"{provider.url}/photon")

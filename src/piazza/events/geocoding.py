@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -98,9 +99,17 @@ def build_request(db: Session, base_url: str, provider: str, query: str) -> Geoc
             ("addressdetails", "1"),
             ("namedetails", "1"),
         ]
-    title = settings["title"] if isinstance(settings["title"], str) else ""
-    agent = f"Piazza/{__version__} ({title.strip()[:80] or 'Piazza'}; {base_url})".replace("\n", " ")
-    return GeocodingRequest(provider_url, tuple(params), agent)
+    return GeocodingRequest(provider_url, tuple(params), user_agent(settings["title"], base_url))
+
+
+def user_agent(title: Any, base_url: str) -> str:
+    """`Piazza/<version> (<title>; <base URL>)`. A header is ASCII without control characters, so the
+    title is folded to ASCII (`Città` → `Citta`) and what cannot be folded is dropped."""
+    name = unicodedata.normalize("NFKD", title if isinstance(title, str) else "")
+    name = "".join(" " if c.isspace() else c for c in name)
+    name = "".join(c for c in name if " " <= c <= "~" and c not in "();")
+    name = " ".join(name.split())[:80] or "Piazza"
+    return f"Piazza/{__version__} ({name}; {base_url})"
 
 
 class Geocoder:
