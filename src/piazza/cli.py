@@ -234,14 +234,14 @@ def _set_active(email: str, active: bool) -> None:
 
 
 @users_app.command("enable")
-def users_enable(email: str):
+def users_enable(email: str) -> None:
     """Activate a user (they are mailed that they can log in, as when an admin activates them)."""
     _set_active(email, True)
     console.print(f"User {email} is enabled")
 
 
 @users_app.command("disable")
-def users_disable(email: str):
+def users_disable(email: str) -> None:
     """Deactivate a user: they cannot log in and every token of the user is revoked."""
     _set_active(email, False)
     console.print(f"User {email} is disabled; every token of the user was revoked.")
@@ -251,7 +251,7 @@ def users_disable(email: str):
 def users_delete(
     email: str,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-):
+) -> None:
     """Delete a user and their tokens; their events stay, without an author."""
     from piazza.accounts.people import delete_user
     from piazza.accounts.service import get_user_by_email
@@ -268,7 +268,7 @@ def users_delete(
 
 
 @settings_app.command("list")
-def settings_list():
+def settings_list() -> None:
     """Print every setting as one JSON object (secret settings left out, the SMTP password masked)."""
     import json
 
