@@ -3,6 +3,7 @@ stand-in provider on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -14,7 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from piazza.app import create_app
-from piazza.events.geocoding import MAX_ANSWER_BYTES, Geocoder
+from piazza.events.geocoding import (
+    MAX_ANSWER_BYTES,
+    Geocoder,
+    GeocodingRequest,
+    ProviderBusy,
+    ProviderTimedOut,
+)
 from piazza.limits.rules import GEOCODING_LIMIT
 from tests.conftest import empty_database, wait_for_a_fresh_window
 from tests.factories import set_setting
@@ -172,6 +179,21 @@ def test_a_provider_that_hangs_is_a_504(geo, provider):
     set_setting(app.state.db, "geocoding_provider", f"{provider.url}/hang")
     response = client.get("/api/placeOSM/Nominatim/torino")
     assert (response.status_code, response.text) == (504, "geocoding provider timed out")
+
+
+def test_lookups_queued_behind_a_hanging_provider_are_turned_away_503(provider):
+    geocoder = Geocoder(allow_private=True, interval=0, timeout=4, queue_wait=0.5)
+    hanging = GeocodingRequest(f"{provider.url}/hang", (("q", "a"),), "test")
+    other = GeocodingRequest(f"{provider.url}/hang", (("q", "b"),), "test")
+
+    async def both() -> list[object]:
+        first = asyncio.create_task(geocoder.lookup(hanging))
+        await asyncio.sleep(0.1)  # the first holds the provider
+        return await asyncio.gather(first, geocoder.lookup(other), return_exceptions=True)
+
+    first, second = asyncio.run(both())
+    assert isinstance(first, ProviderTimedOut) and isinstance(second, ProviderBusy)
+    assert geocoder.fetches == 1
 
 
 def test_an_oversized_answer_is_a_502(geo, provider):

@@ -38,6 +38,7 @@ CACHE_TTL_SECONDS = 24 * 3600
 CACHE_ENTRIES = 2000
 MIN_INTERVAL_SECONDS = 1.0  # between two requests to the provider
 MAX_WAITING = 20  # requests queued for the provider before more are turned away
+MAX_QUEUE_SECONDS = 15.0  # how long a request waits for its turn before it is turned away
 FIELD = "geocoding_provider"
 
 
@@ -123,9 +124,11 @@ class Geocoder:
         entries: int = CACHE_ENTRIES,
         interval: float = MIN_INTERVAL_SECONDS,
         timeout: float = FETCH_TIMEOUT_SECONDS,
+        queue_wait: float = MAX_QUEUE_SECONDS,
     ) -> None:
         self.allow_private = allow_private
         self.ttl, self.entries, self.interval, self.timeout = ttl, entries, interval, timeout
+        self.queue_wait = queue_wait
         self._cache: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._lock = asyncio.Lock()
         self._next_slot = 0.0
@@ -160,7 +163,12 @@ class Geocoder:
             raise ProviderBusy()
         self._waiting += 1
         try:
-            async with self._lock:
+            try:
+                async with asyncio.timeout(self.queue_wait):
+                    await self._lock.acquire()
+            except TimeoutError:
+                raise ProviderBusy() from None
+            try:
                 answer = self.cached(key)  # a request queued before us may have fetched it
                 if answer is not None:
                     return answer
@@ -171,6 +179,8 @@ class Geocoder:
                     answer = await self._fetch(request)
                 finally:
                     self._next_slot = time.monotonic() + self.interval
+            finally:
+                self._lock.release()
         finally:
             self._waiting -= 1
         self._store(key, answer)
