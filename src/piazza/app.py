@@ -23,6 +23,7 @@ from piazza.db import Database
 from piazza.db.answers import AnswerCache
 from piazza.db.cache import ReadCache
 from piazza.errors import PiazzaError, TooManyRequests
+from piazza.events.geocoding import Geocoder
 from piazza.events.routes import router as events_router
 from piazza.instance.routes import router as instance_router
 from piazza.limits import install_limits, install_rate_limits
@@ -66,6 +67,7 @@ def create_app(config: Config) -> FastAPI:
     app.state.db = database
     app.state.read_cache = ReadCache(database, ttl=config.read_cache_seconds)
     app.state.answers = AnswerCache(config.answer_cache_dir, max_bytes=config.answer_cache_size)
+    app.state.geocoder = Geocoder(allow_private=config.allow_private_fetch)
 
     # Requests are matched against the routes in this order, a few µs a route: the busiest API first
     # (accounts for the cheap GET /api/user every app sends at start, events, OAuth), the pages last. No

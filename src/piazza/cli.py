@@ -227,6 +227,65 @@ def users_reset_password(
         console.print(f"Password: {password}")
 
 
+def _set_active(email: str, active: bool) -> None:
+    from piazza.accounts.people import update_user
+    from piazza.accounts.service import get_user_by_email
+
+    config = _config()
+    try:
+        with _session(config) as db:
+            update_user(db, config, get_user_by_email(db, email).id, {"is_active": active})
+    except PiazzaError as exc:
+        raise _fail(exc.message) from None
+
+
+@users_app.command("enable")
+def users_enable(email: str) -> None:
+    """Activate a user (they are mailed that they can log in, as when an admin activates them)."""
+    _set_active(email, True)
+    console.print(f"User {email} is enabled")
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Deactivate a user: they cannot log in and every token of the user is revoked."""
+    _set_active(email, False)
+    console.print(f"User {email} is disabled; every token of the user was revoked.")
+
+
+@users_app.command("delete")
+def users_delete(
+    email: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a user and their tokens; their events stay, without an author."""
+    from piazza.accounts.people import delete_user
+    from piazza.accounts.service import get_user_by_email
+
+    if not yes and not typer.confirm(f"Delete user {email}?"):
+        raise _fail("not deleted")
+    config = _config()
+    try:
+        with _session(config) as db:
+            delete_user(db, get_user_by_email(db, email).id)
+    except PiazzaError as exc:
+        raise _fail(exc.message) from None
+    console.print(f"User {email} deleted")
+
+
+@settings_app.command("list")
+def settings_list() -> None:
+    """Print every setting as one JSON object (secret settings left out, the SMTP password masked)."""
+    import json
+
+    from piazza.instance.service import settings_for_admin
+
+    config = _config()
+    with _session(config, write=False) as db:
+        settings = settings_for_admin(db, config.base_url)
+    typer.echo(json.dumps(settings, ensure_ascii=False, indent=2, sort_keys=True))
+
+
 @settings_app.command("get")
 def settings_get(key: str):
     """Print one setting as JSON (the SMTP password masked, as in the API)."""

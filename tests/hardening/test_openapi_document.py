@@ -14,6 +14,7 @@ HTML_PAGES = {"/oauth/authorize", "/api/docs"}
 BODYLESS_WRITES = {
     ("PUT", "/api/event/confirm/{event_id}"),
     ("PUT", "/api/event/unconfirm/{event_id}"),
+    ("PUT", "/api/event/disable_author/{event_id}"),
     ("PUT", "/api/collection/toggle/{collection_id}"),
     ("PUT", "/api/collection/moveup/{sort_index}"),
 }

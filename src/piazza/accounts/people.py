@@ -220,10 +220,7 @@ def update_user(db: Session, config: Config, user_id: int, changes: dict[str, An
         user.email = email
     user.role = role
     if not is_active and user.is_active:
-        # Inactive users cannot log in; their tokens stop working and pending codes die with them.
-        revoke_tokens_of_user(db, user.id)
-        user.recover_code = user.recover_code_expires_at = None
-        user.invite_code = user.invite_code_expires_at = None
+        _deactivate(db, user)
     user.is_active = is_active
     if password:
         set_password(db, user, password)
@@ -236,6 +233,25 @@ def update_user(db: Session, config: Config, user_id: int, changes: dict[str, An
     if activated:
         enqueue(db, mails.confirm(user.email, _title(db), config.base_url))
     return user
+
+
+def _deactivate(db: Session, user: User) -> None:
+    """Inactive users cannot log in; their tokens stop working and pending codes die with them."""
+    revoke_tokens_of_user(db, user.id)
+    user.recover_code = user.recover_code_expires_at = None
+    user.invite_code = user.invite_code_expires_at = None
+    user.is_active = False
+
+
+def deactivate_user(db: Session, user: User) -> None:
+    """Disable an account (a moderator's `disable_author`). Raises LastAdmin."""
+    user = _user_for_change(db, user.id)
+    if not user.is_active:
+        return
+    _check_keeps_an_admin(db, user, role=user.role, is_active=False)
+    _deactivate(db, user)
+    user.updated_at = utcnow()
+    db.flush()
 
 
 def delete_user(db: Session, user_id: int) -> None:

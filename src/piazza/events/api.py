@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
+from piazza.accounts.forms import read_body
 from piazza.config import Config
 from piazza.db import Database
 from piazza.db.answers import serve_answer
@@ -35,6 +36,7 @@ from piazza.events.images import (
     process_image,
 )
 from piazza.events.openapi import (
+    ASSIGN_AUTHOR_BODY,
     EVENT,
     EVENT_CREATE_BODY,
     EVENT_LIST,
@@ -174,6 +176,16 @@ async def delete_event(
 ) -> Response:
     obsolete = await _db(request).write(service.delete_event, _actor(caller), event_id)
     service.remove_media_files(_config(request).media_dir, obsolete)
+    return PlainTextResponse("OK")
+
+
+@router.put(
+    "/api/event/assign_to_author",
+    response_class=PlainTextResponse,
+    openapi_extra=operation(body=ASSIGN_AUTHOR_BODY),
+)
+async def assign_to_author(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
+    await _db(request).write(service.assign_to_author, await read_body(request))
     return PlainTextResponse("OK")
 
 

@@ -172,7 +172,7 @@ def _addresses_reached(ip: IPAddress) -> list[IPAddress]:
     return reached
 
 
-def check_public_address(address: str) -> None:
+def check_public_address(address: str, field: str = "image_url") -> None:
     """Raise Invalid unless `address`, and any IPv4 address it wraps, is a public unicast address."""
     for ip in _addresses_reached(ipaddress.ip_address(address)):
         if (
@@ -184,21 +184,22 @@ def check_public_address(address: str) -> None:
             or ip.is_reserved
             or ip.is_unspecified
         ):
-            raise Invalid("image_url: the address is not allowed", field="image_url")
+            raise Invalid(f"{field}: the address is not allowed", field=field)
 
 
-async def _resolve(host: str, port: int, allow_private: bool) -> str:
-    """One address of `host` that may be fetched; every address is checked, not just the first."""
+async def resolve_fetchable(host: str, port: int, allow_private: bool, field: str = "image_url") -> str:
+    """One address of `host` that may be fetched; every address is checked, not just the first.
+    Raises Invalid naming `field`. Connect to the address returned, never to the name again."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise Invalid("image_url: the host does not resolve", field="image_url") from None
+        raise Invalid(f"{field}: the host does not resolve", field=field) from None
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
-        raise Invalid("image_url: the host does not resolve", field="image_url")
+        raise Invalid(f"{field}: the host does not resolve", field=field)
     if not allow_private:
         for address in addresses:
-            check_public_address(address)
+            check_public_address(address, field)
     return addresses[0]
 
 
@@ -222,7 +223,7 @@ async def _fetch(url: str, allow_private: bool) -> bytes:
                 port = parts.port or (443 if parts.scheme == "https" else 80)
             except ValueError:
                 raise Invalid("image_url: bad port", field="image_url") from None
-            address = await _resolve(parts.hostname, port, allow_private)
+            address = await resolve_fetchable(parts.hostname, port, allow_private)
             host_in_url = f"[{address}]" if ":" in address else address
             pinned = parts._replace(netloc=f"{host_in_url}:{port}").geturl()
             request = client.build_request(

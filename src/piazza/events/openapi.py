@@ -49,6 +49,11 @@ PLACE_UPDATE_BODY = request_body(
     multipart=True,
     body_required=True,
 )
+ASSIGN_AUTHOR_BODY = request_body(
+    {"id": {"type": ["integer", "string"]}, "user_id": {"type": ["integer", "string", "null"]}},
+    required=["id"],
+    body_required=True,
+)
 TAG_RENAME_BODY = request_body({"tag": STRING, "newTag": STRING}, required=["tag", "newTag"], multipart=True)
 
 PLACE_SHORT = object_of(

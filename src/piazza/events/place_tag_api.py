@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import PlainTextResponse, Response
 
 from piazza.errors import NotFound
-from piazza.events import places, queries, tags
+from piazza.events import geocoding, places, queries, tags
 from piazza.events.api import CORS
 from piazza.events.openapi import EVENT_LIST, PLACE_SHORT, PLACE_UPDATE_BODY, TAG_RENAME_BODY
 from piazza.events.schemas import read_event_body
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
-from piazza.openapi import STRING, array_of, json_content, object_of, operation
+from piazza.openapi import ANY_JSON, STRING, TEXT, array_of, json_content, object_of, operation
 from piazza.responses import JSONResponse
 
 router = APIRouter()
@@ -24,6 +24,25 @@ router = APIRouter()
 async def search_places(request: Request, search: str | None = None) -> Response:
     found = await request.app.state.db.read(places.search_places, search)
     return JSONResponse(found, headers=CORS)
+
+
+@router.get(
+    "/api/placeOSM/{provider}/{query}",
+    openapi_extra=operation(
+        ok=json_content(ANY_JSON),
+        ok_description="The provider's JSON, unchanged",
+        responses={
+            "502": ("The provider failed, answered too much, or its address is not allowed", TEXT),
+            "503": ("Too many lookups are waiting for the provider", TEXT),
+            "504": ("The provider did not answer in time", TEXT),
+        },
+    ),
+)
+async def geocode(provider: str, query: str, request: Request) -> Response:
+    """Gancio §2.11: `provider` is `Nominatim` or `Photon`; 403 unless `allow_geolocation`."""
+    state = request.app.state
+    lookup = await state.db.read_small(geocoding.build_request, state.config.base_url, provider, query)
+    return JSONResponse(await state.geocoder.lookup(lookup))
 
 
 @router.get("/api/places", openapi_extra=operation(ok=json_content(array_of({"type": "object"}))))

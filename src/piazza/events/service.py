@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from piazza import json_input
+from piazza.accounts.models import User
 from piazza.db.base import utcnow
 from piazza.errors import Forbidden, Invalid, NotFound
 from piazza.events import occurrences
@@ -407,6 +408,25 @@ def unconfirm_event(db: Session, actor: Actor, event_id: Any) -> None:
     event.is_visible = False
     if actor.is_moderator and event.user_id != actor.user_id:
         event.hidden_by_moderator = True
+    db.flush()
+
+
+def assign_to_author(db: Session, body: dict[str, Any]) -> None:
+    """`PUT /api/event/assign_to_author` (§2.3, admins): body `{id, user_id}` makes the user the event's
+    author; `user_id` null makes the event anonymous. NotFound for an unknown event (as Gancio);
+    Invalid for a `user_id` that names no user (Gancio answers 400 with its database error)."""
+    parsed = parse_id(body.get("id"))
+    event = db.get(Event, parsed) if parsed is not None else None
+    if event is None:
+        raise NotFound()
+    raw_user = body.get("user_id")
+    if raw_user is None or raw_user == "":
+        event.user_id = None
+    else:
+        user_id = parse_id(raw_user)
+        if user_id is None or db.get(User, user_id) is None:
+            raise Invalid("user not found", field="user_id")
+        event.user_id = user_id
     db.flush()
 
 

@@ -5,17 +5,41 @@ from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, PlainTextResponse
 
 from piazza.accounts.forms import optional_bool, read_body
-from piazza.errors import Invalid
+from piazza.errors import Invalid, NotFound
 from piazza.imaging import in_turn
-from piazza.instance import images, service
+from piazza.instance import images, reachability, service
 from piazza.instance.openapi import SETTING_BODY, SMTP_BODY, image_upload_body
 from piazza.mail import wake_mail_worker
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.scopes import Permission
-from piazza.openapi import json_content, operation
+from piazza.openapi import TEXT, json_content, operation
 from piazza.responses import JSONResponse
 
 router = APIRouter()
+
+
+@router.get(
+    "/api/reachable",
+    tags=["instance"],
+    response_class=PlainTextResponse,
+    openapi_extra=operation(ok=TEXT, responses={"400": ("The base URL does not reach this server", TEXT)}),
+)
+async def reachable(request: Request) -> PlainTextResponse:
+    """Gancio §2.1: `200 OK` when `<base_url>/api/ping` answers, else `400 Bad Request`."""
+    if await reachability.base_url_answers(request.app.state.config.base_url):
+        return PlainTextResponse("OK")
+    raise Invalid()
+
+
+@router.get(
+    "/api/locale/{locale}",
+    tags=["instance"],
+    openapi_extra=operation(responses={"404": ("Piazza has no catalogue for this locale", TEXT)}),
+)
+async def locale_catalogue(locale: str) -> JSONResponse:
+    """Gancio §2.13 serves its web app's message catalogues here. Piazza renders its own pages and has
+    no catalogues, so every locale is unknown: `404`, as Gancio answers for a locale it lacks."""
+    raise NotFound()
 
 
 @router.get("/api/settings", tags=["instance"], openapi_extra=operation(ok=json_content({"type": "object"})))

@@ -122,6 +122,7 @@ LOGIN_FAILURES = 10
 TOKEN_EVENT_WRITES = 300
 # Event writes of a person on the pages, per user: plenty for typing them in by hand.
 PAGE_EVENT_WRITES = 60
+GEOCODING_LIMIT = 60
 
 
 def _spam(
@@ -143,6 +144,9 @@ RULES: tuple[Rule, ...] = (
     _spam("web-password-reset", "/recover/{code}", counter="password-reset"),
     _spam("web-invitation", "/user_confirm/{code}", counter="password-reset"),
     _spam("moderation-message", "/api/event/messages/{event_id}"),
+    # The geocoding proxy makes the server a client of the provider, whose usage policy counts our
+    # requests: 60 lookups per 5 minutes per address is plenty for someone typing an address.
+    Rule("geocoding", "GET", "/api/placeOSM/{provider}/{query}", GEOCODING_LIMIT, 5 * MINUTE),
     # New events. Gancio applies 6 per 5 minutes to everyone, which stops an app importing a season of
     # events. Anonymous posters keep Gancio's limit per address (on the API and on the page's form
     # together); an app or person sending a token gets 300 per 5 minutes (one a second) per token, a

@@ -7,12 +7,14 @@ lists it among Gancio's SPAM-limited paths (§0.7).
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from starlette.responses import PlainTextResponse
 
 from piazza.instance.bodies import path_id_or_404, read_body
 from piazza.instance.openapi import MESSAGE_BODY
 from piazza.moderation import service
-from piazza.oauth.bearer import Caller, get_caller
-from piazza.openapi import array_of, json_content, operation
+from piazza.oauth.bearer import Caller, get_caller, require
+from piazza.oauth.scopes import Permission
+from piazza.openapi import TEXT, array_of, json_content, operation
 from piazza.responses import JSONResponse
 
 router = APIRouter(tags=["moderation"])
@@ -36,3 +38,13 @@ async def list_messages(
 ) -> JSONResponse:
     messages = await request.app.state.db.read(service.list_messages, caller, path_id_or_404(event_id))
     return JSONResponse(messages)
+
+
+@router.put(
+    "/api/event/disable_author/{event_id}", response_class=PlainTextResponse, openapi_extra=operation(ok=TEXT)
+)
+async def disable_author(
+    event_id: str, request: Request, caller: Caller = Depends(require(Permission.MODERATE))
+) -> PlainTextResponse:
+    await request.app.state.db.write(service.disable_author, caller, path_id_or_404(event_id))
+    return PlainTextResponse("OK")

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from piazza.accounts.models import Role, User
+from piazza.accounts.people import deactivate_user
 from piazza.errors import Forbidden, Invalid, NotFound
 from piazza.events.models import Event
 from piazza.events.wire import iso
@@ -126,3 +128,20 @@ def recent_reports(db: Session, *, limit: int = RECENT_REPORTS) -> list[dict[str
         report["event"] = {"id": item.event_id, "title": title, "slug": slug, "is_visible": is_visible}
         reports.append(report)
     return reports
+
+
+def disable_author(db: Session, caller: Caller, event_id: int) -> None:
+    """`PUT /api/event/disable_author/:id` (§2.3, editors): deactivate the event's author.
+
+    Raises Forbidden (moderation off; or an editor aiming at an admin, which Gancio allows but which would
+    let an editor lock out the people above them), NotFound (no event, or an anonymous one), LastAdmin.
+    """
+    if get_setting(db, "enable_moderation") is not True:
+        raise Forbidden()
+    owner_id = _event_owner(db, event_id)
+    author = db.get(User, owner_id) if owner_id is not None else None
+    if author is None:
+        raise NotFound()
+    if author.role == Role.ADMIN and not caller.is_admin:
+        raise Forbidden()
+    deactivate_user(db, author)
