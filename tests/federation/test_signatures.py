@@ -240,3 +240,10 @@ def test_malformed_signature_header_refused(keys, header: str | None) -> None:
 def test_unreadable_public_key_refused(keys) -> None:
     with pytest.raises(SignatureError, match="Unreadable public key"):
         verify_request("POST", "/federation/u/relay/inbox", _signed_post(keys[0]), BODY, "nope", now=NOW)
+
+
+def test_unquoted_numeric_parameters_are_read(keys) -> None:
+    """The draft writes `created` and `expires` as bare numbers; they must not break the parse."""
+    headers = _signed_post(keys[0])
+    headers["Signature"] = "created=1764583200," + headers["Signature"]
+    verify_request("POST", "/federation/u/relay/inbox", headers, BODY, keys[1], now=NOW)

@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 ACCEPTED_ALGORITHMS = frozenset({"rsa-sha256", "hs2019"})
 MAX_SKEW_SECONDS = 300  # Gancio's and Mastodon's window
-_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*"([^"]*)"\s*(?:,|$)')
+# name="value", or name=123 for the draft's numeric `created` and `expires`
+_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"([^"]*)"|(\d+))\s*(?:,|$)')
 
 
 class SignatureError(Exception):
@@ -82,7 +83,7 @@ def parse_signature_header(value: str | None) -> SignatureParams:
         match = _PARAM.match(text, position)
         if match is None:
             raise SignatureError("Malformed signature header")
-        params[match.group(1)] = match.group(2)
+        params[match.group(1)] = match.group(2) if match.group(2) is not None else match.group(3)
         position = match.end()
     for required in ("keyId", "signature"):
         if not params.get(required):
