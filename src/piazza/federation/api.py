@@ -12,9 +12,13 @@ from starlette.responses import RedirectResponse, Response
 
 from piazza.federation import discovery, objects
 from piazza.federation.negotiation import ACTIVITY_JSON, prefers_html
+from piazza.openapi import STRING, operation
 from piazza.responses import JSONResponse
 
-router = APIRouter(include_in_schema=False)
+# The /.well-known documents are in /openapi.json; the ActivityPub documents under /federation/ (which
+# redirect browsers) and the second NodeInfo address are not.
+router = APIRouter(tags=["federation"])
+OBJECT = {"type": "object"}
 
 # Gancio's /.well-known router answers everything with this, so browser apps can discover the instance.
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -28,7 +32,10 @@ def _base(request: Request) -> str:
     return str(request.app.state.config.base_url).rstrip("/")
 
 
-@router.get("/.well-known/webfinger")
+@router.get(
+    "/.well-known/webfinger",
+    openapi_extra=operation(ok={"application/jrd+json; charset=utf-8": {"schema": OBJECT}}),
+)
 async def webfinger(request: Request, resource: str | None = None) -> Response:
     state = request.app.state
     identity = await state.db.read_small(discovery.federation_identity, _base(request))
@@ -39,20 +46,25 @@ async def webfinger(request: Request, resource: str | None = None) -> Response:
     )
 
 
-@router.get("/.well-known/nodeinfo")
+@router.get("/.well-known/nodeinfo", openapi_extra=operation(ok={"application/json": {"schema": OBJECT}}))
 async def nodeinfo_index(request: Request) -> Response:
     identity = await request.app.state.db.read_small(discovery.federation_identity, _base(request))
     return JSONResponse(discovery.nodeinfo_index(identity), headers=CORS)
 
 
-@router.get("/nodeinfo/{version}")
-@router.get("/.well-known/nodeinfo/{version}")  # Gancio's own address of the document
+@router.get("/nodeinfo/{version}", include_in_schema=False)
+@router.get(  # Gancio's own address of the document
+    "/.well-known/nodeinfo/{version}", openapi_extra=operation(ok={"application/json": {"schema": OBJECT}})
+)
 async def nodeinfo(request: Request, version: str) -> Response:
     document = await request.app.state.db.read(discovery.nodeinfo, _base(request), version)
     return JSONResponse(document, headers=CORS)
 
 
-@router.get("/.well-known/host-meta")
+@router.get(
+    "/.well-known/host-meta",
+    openapi_extra=operation(ok={"application/xrd+xml; charset=utf-8": {"schema": STRING}}),
+)
 async def host_meta(request: Request) -> Response:
     identity = await request.app.state.db.read_small(discovery.federation_identity, _base(request))
     return Response(
@@ -60,7 +72,7 @@ async def host_meta(request: Request) -> Response:
     )
 
 
-@router.get("/federation/u/{name}")
+@router.get("/federation/u/{name}", include_in_schema=False)
 async def actor(request: Request, name: str) -> Response:
     document = await run_in_threadpool(discovery.load_actor, request.app.state.db, _base(request), name)
     if prefers_html(request.headers.get("accept")):
@@ -68,13 +80,13 @@ async def actor(request: Request, name: str) -> Response:
     return activity_json(document)
 
 
-@router.get("/federation/u/{name}/followers")
+@router.get("/federation/u/{name}/followers", include_in_schema=False)
 async def followers(request: Request, name: str) -> Response:
     document = await request.app.state.db.read_small(discovery.followers_collection, _base(request), name)
     return activity_json(document)
 
 
-@router.get("/federation/m/{event_id}")
+@router.get("/federation/m/{event_id}", include_in_schema=False)
 async def event_object(request: Request, event_id: str) -> Response:
     document = await request.app.state.db.read_small(objects.load_event_object, _base(request), event_id)
     if not event_id.endswith(".json") and prefers_html(request.headers.get("accept")):
@@ -82,7 +94,7 @@ async def event_object(request: Request, event_id: str) -> Response:
     return activity_json(document)
 
 
-@router.get("/federation/p/{place_id}")
+@router.get("/federation/p/{place_id}", include_in_schema=False)
 async def place_object(request: Request, place_id: str) -> Response:
     document = await request.app.state.db.read_small(objects.load_place_object, _base(request), place_id)
     return activity_json(document)
