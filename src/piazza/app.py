@@ -25,6 +25,7 @@ from piazza.db.cache import ReadCache
 from piazza.errors import PiazzaError, TooManyRequests
 from piazza.events.geocoding import Geocoder
 from piazza.events.routes import router as events_router
+from piazza.federation.routes import router as federation_router
 from piazza.instance.routes import router as instance_router
 from piazza.limits import install_limits, install_rate_limits
 from piazza.mail import MailWorker
@@ -78,6 +79,7 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(oauth_router)
     app.include_router(instance_router)
     app.include_router(moderation_router)
+    app.include_router(federation_router)
     app.include_router(admin_router)
     app.include_router(web_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

@@ -1,1 +1,2 @@
-"""ActivityPub federation (gancio-federation.md). Only the tables exist so far; the import fills them."""
+"""ActivityPub federation (gancio-federation.md). So far the read-only layer: HTTP signatures, the
+instance key pair, discovery, the instance actor and the event and place objects."""

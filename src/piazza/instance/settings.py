@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "tilelayer_provider_attribution": (
         '<a target="_blank" href="http://osm.org/copyright">OpenStreetMap</a> contributors'
     ),
-    "enable_federation": False,  # Piazza does not federate (yet); Gancio's default is true
+    "enable_federation": False,  # only the read-only layer exists so far (README); Gancio's default is true
     "enable_resources": False,
     "hide_boosts": True,
     "enable_trusted_instances": True,

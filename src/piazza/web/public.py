@@ -17,6 +17,10 @@ from starlette.responses import Response
 from piazza.errors import Invalid, NotFound
 from piazza.events import queries
 from piazza.events.service import MAX_TIMESTAMP, MIN_TIMESTAMP
+from piazza.federation.api import activity_json
+from piazza.federation.discovery import FederationDisabled
+from piazza.federation.negotiation import wants_activity_json
+from piazza.federation.objects import load_event_object_by_slug
 from piazza.instance.announcements_service import visible_announcements
 from piazza.instance.collection_events import collection_events
 from piazza.instance.pages_service import visible_page
@@ -183,6 +187,15 @@ def _event_data(db: Session, layout: Layout, slug_or_id: str) -> dict[str, Any]:
 
 @router.get("/event/{slug_or_id}")
 async def event_page(request: Request, slug_or_id: str) -> Response:
+    if wants_activity_json(request.headers.get("accept")):
+        # An ActivityPub client (Mastodon resolving a link) gets the event's object (§1.2).
+        base_url = str(request.app.state.config.base_url).rstrip("/")
+        try:
+            document = await request.app.state.db.read_small(load_event_object_by_slug, base_url, slug_or_id)
+        except FederationDisabled:
+            pass  # no federation: the page, as for anyone
+        else:
+            return activity_json(document, headers={"Vary": "Accept"})
     try:
         layout, event = await load(request, _event_data, slug_or_id)
     except NotFound:
@@ -193,7 +206,7 @@ async def event_page(request: Request, slug_or_id: str) -> Response:
     image_url = f"{base}/media/{media['url']}" if media else f"{base}/fallbackimage.png"
     visitor = layout.visitor
     may_edit = visitor is not None and (visitor.is_moderator or event.get("isMine"))
-    return render(
+    response = render(
         request,
         "event.html",
         layout,
@@ -203,6 +216,8 @@ async def event_page(request: Request, slug_or_id: str) -> Response:
         event_url=f"{base}/event/{event['slug'] or event['id']}",
         may_edit=may_edit,
     )
+    response.headers.append("Vary", "Accept")  # the same URL answers ActivityPub clients with JSON
+    return response
 
 
 # --- static pages -------------------------------------------------------------------------------------
