@@ -41,9 +41,10 @@ BENCH_ARGS ?=
 bench: $(RUN_INSTALLED) ## Load benchmarks with wrk (not part of test); BENCH_ARGS="--events 1000000 --json out.json"
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-lint: $(TEST_INSTALLED) ## ruff check and ruff format --check
+lint: $(TEST_INSTALLED) ## ruff check, ruff format --check and mypy --strict on src/ ([tool.mypy])
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/mypy
 
 format: $(TEST_INSTALLED) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests $(wildcard bench)

@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import PlainTextResponse, Response
 
 from piazza.accounts.api import router as accounts_router
+from piazza.app_state import AppState
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.db.cache import ReadCache
@@ -46,11 +47,11 @@ def create_app(config: Config) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.mail_worker = MailWorker(database, config)
-        app.state.mail_worker.start()
+        mail_worker = MailWorker(database, config)
+        mail_worker.start()
         yield
-        await app.state.mail_worker.stop()
-        app.state.read_cache.close()
+        await mail_worker.stop()
+        state.read_cache.close()
         database.dispose()
 
     app = FastAPI(
@@ -61,9 +62,8 @@ def create_app(config: Config) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.config = config
-    app.state.db = database
-    app.state.read_cache = ReadCache(database, ttl=config.read_cache_seconds)
+    read_cache = ReadCache(database, ttl=config.read_cache_seconds)
+    app.state = state = AppState(config=config, db=database, read_cache=read_cache)
 
     # Requests are matched against the routes in this order, a few µs a route: the busiest API first
     # (accounts for the cheap GET /api/user every app sends at start, events, OAuth), the pages last. No

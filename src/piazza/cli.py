@@ -72,7 +72,7 @@ def _migrate(config: Config) -> None:
 @app.command()
 def migrate(
     check: Annotated[bool, typer.Option(help="Only report drift between models and schema.")] = False,
-):
+) -> None:
     """Apply the database migrations (alembic upgrade head)."""
     config = _config()
     if check:
@@ -94,7 +94,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Overrides PIAZZA_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides PIAZZA_PORT.")] = None,
     workers: Annotated[int | None, typer.Option(help="Overrides PIAZZA_WORKERS.")] = None,
-):
+) -> None:
     """Apply migrations, then serve HTTP with uvicorn."""
     import uvicorn
 
@@ -148,7 +148,7 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
-):
+) -> None:
     """Create an active user. Without --password-stdin a random password is generated and shown once."""
     from piazza.accounts.passwords import generate_password
     from piazza.accounts.service import create_user
@@ -171,7 +171,7 @@ def users_create(
 
 
 @users_app.command("list")
-def users_list():
+def users_list() -> None:
     """List every user."""
     from piazza.accounts.service import list_users
 
@@ -185,7 +185,7 @@ def users_list():
 
 
 @users_app.command("set-role")
-def users_set_role(email: str, role: str):
+def users_set_role(email: str, role: str) -> None:
     """Change a user's role (admin, editor or user)."""
     from piazza.accounts.service import get_user_by_email, set_role
 
@@ -204,7 +204,7 @@ def users_reset_password(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
-):
+) -> None:
     """Set a new password (random unless --password-stdin) and revoke the user's tokens."""
     from piazza.accounts.passwords import generate_password
     from piazza.accounts.service import get_user_by_email, set_password
@@ -222,7 +222,7 @@ def users_reset_password(
 
 
 @settings_app.command("get")
-def settings_get(key: str):
+def settings_get(key: str) -> None:
     """Print one setting as JSON (the SMTP password masked, as in the API)."""
     import json
 
@@ -238,7 +238,7 @@ def settings_get(key: str):
 
 
 @settings_app.command("set")
-def settings_set(key: str, value: str):
+def settings_set(key: str, value: str) -> None:
     """Store a setting. VALUE is read as JSON when it is valid JSON (42, true, null, [..], {..}, "..."),
     otherwise as a plain string."""
     import json

@@ -27,7 +27,7 @@ from piazza.accounts.service import (
     validate_role,
 )
 from piazza.config import Config
-from piazza.db.base import utcnow
+from piazza.db.base import affected_rows, utcnow
 from piazza.errors import Conflict, Invalid, NotFound
 from piazza.instance.settings import get_setting
 from piazza.mail import enqueue
@@ -147,10 +147,13 @@ def invite_user(
 
 
 def _active_admins_other_than(db: Session, user_id: int) -> int:
-    return db.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.role == Role.ADMIN.value, User.is_active.is_(True), User.id != user_id)
+    return (
+        db.scalar(  # COUNT(*) always gives a row; `or 0` is for the type checker
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN.value, User.is_active.is_(True), User.id != user_id)
+        )
+        or 0
     )
 
 
@@ -281,12 +284,14 @@ def recover_password(db: Session, code: Any, password: Any) -> User:
         raise Invalid()
     validate_password(password)
     # Consume the code with a conditional UPDATE, so two requests racing with it cannot both succeed.
-    consumed = db.execute(
-        update(User)
-        .where(User.id == user.id, User.recover_code == user.recover_code)
-        .values(recover_code=None, recover_code_expires_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    consumed = affected_rows(
+        db.execute(
+            update(User)
+            .where(User.id == user.id, User.recover_code == user.recover_code)
+            .values(recover_code=None, recover_code_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if consumed != 1:
         raise Invalid()
     db.refresh(user)

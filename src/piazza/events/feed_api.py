@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, Response
 
+from piazza.app_state import app_state
 from piazza.errors import NotFound
 from piazza.events import feeds, queries
 from piazza.events.api import CORS
@@ -92,7 +93,7 @@ async def _export(request: Request, fmt: str) -> Response:
         show_recurrent=bool(params.get("show_recurrent")),  # any non-empty value, as Gancio reads it
         limit=queries.RSS_LIMIT if fmt in ("rss", "feed") else None,
     )
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any], str | None]:
         settings = get_settings_of(db, base_url, FEED_KEYS)
@@ -103,7 +104,7 @@ async def _export(request: Request, fmt: str) -> Response:
             return load_collection_feed(db, fmt, str(name), q), settings, str(name)
         return queries.feed_events(db, feed_query, now=int(time.time())), settings, None
 
-    db = request.app.state.db
+    db = app_state(request).db
     # An RSS feed is a page of RSS_LIMIT events: a small read (Database.read_small). ICS and JSON
     # exports have no limit.
     events, settings, name = await (db.read_small if feed_query.limit else db.read)(load)
@@ -124,7 +125,7 @@ async def export(fmt: str, request: Request) -> Response:
 
 @router.get("/feed/{fmt}/tag/{tag}", openapi_extra=operation(ok=FEED))
 async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         if not check_tag_exists(db, tag):
@@ -133,7 +134,7 @@ async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
         events = queries.feed_events_of(db, now=int(time.time()), tags=[tag], limit=limit)
         return events, get_settings_of(db, base_url, FEED_KEYS)
 
-    events, settings = await request.app.state.db.read(load)
+    events, settings = await app_state(request).db.read(load)
     # rss and ics as named; any other format is JSON (§5.11)
     fmt = fmt if fmt in ("rss", "feed", "ics") else "json"
     title = f"{settings['title']} - Tag #{tag}"
@@ -142,7 +143,7 @@ async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
 
 @router.get("/feed/{fmt}/place/{name_or_id}", openapi_extra=operation(ok=FEED))
 async def place_feed(fmt: str, name_or_id: str, request: Request) -> Response:
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
         place = queries.check_feeds_place(db, name_or_id)
@@ -150,7 +151,7 @@ async def place_feed(fmt: str, name_or_id: str, request: Request) -> Response:
         events = queries.feed_events_of(db, now=int(time.time()), place_id=place["id"], limit=limit)
         return events, place, get_settings_of(db, base_url, FEED_KEYS)
 
-    events, place, settings = await request.app.state.db.read(load)
+    events, place, settings = await app_state(request).db.read(load)
     if fmt not in ("rss", "feed", "ics"):
         wire = [queries.export_to_wire(event) for event in events]
         return JSONResponse({"events": wire, "place": place}, headers=CORS)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from piazza.db.base import inserted_id
 from piazza.errors import Invalid, NotFound
 from piazza.events.models import Event, Place
 from piazza.events.schemas import is_truthy, parse_id, parse_number
@@ -41,12 +42,13 @@ class PlaceRef(NamedTuple):
 # Built once and run on the connection: plain Core, without the ORM session's machinery (these run on
 # every POST /api/event). The lowest id wins where a name is shared.
 _PLACE = select(Place.id, Place.name, Place.address, Place.latitude, Place.longitude)
+_PlaceSelect = Select[int, str, str, float | None, float | None]
 _BY_ID = _PLACE.where(Place.id == bindparam("value"))
 _BY_AP_ID = _PLACE.where(Place.ap_id == bindparam("value")).order_by(Place.id).limit(1)
 _BY_NAME = _PLACE.where(func.lower(Place.name) == bindparam("value")).order_by(Place.id).limit(1)
 
 
-def _first_place(db: Session, query: Select[Any], value: Any) -> PlaceRef | None:
+def _first_place(db: Session, query: _PlaceSelect, value: Any) -> PlaceRef | None:
     row = db.connection().execute(query, {"value": value}).first()
     return None if row is None else PlaceRef(*row)
 
@@ -87,7 +89,7 @@ def resolve_place(db: Session, data: dict[str, Any]) -> PlaceRef:
         "latitude": lat,
         "longitude": lon,
     }
-    place_id = db.connection().execute(insert(Place), values).inserted_primary_key[0]
+    place_id = inserted_id(db.connection().execute(insert(Place), values))
     return PlaceRef(place_id, name, address, lat, lon)
 
 
@@ -116,7 +118,7 @@ def find_place(db: Session, name_or_id: str) -> Place:
     return place
 
 
-def _visible_count():  # type: ignore[no-untyped-def]
+def _visible_count() -> Select[Place, int]:
     count = func.count(Event.id).label("w")
     return (
         select(Place, count)

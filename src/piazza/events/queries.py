@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Boolean,
     ColumnElement,
     Integer,
     Select,
+    SQLColumnExpression,
     String,
     bindparam,
     exists,
@@ -211,7 +213,7 @@ def _listing_filters(shape: _ListingShape) -> list[ColumnElement[bool]]:
     if not shape.show_multidate:
         conditions.append(or_(Event.multidate.is_(None), Event.multidate.is_(False)))
     if shape.has_tags:
-        tags = bindparam("tags", expanding=True)
+        tags: BindParameter[Any] = bindparam("tags", expanding=True)
         conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(tags))))
     if shape.has_places:
         conditions.append(Event.place_id.in_(bindparam("places", expanding=True)))
@@ -349,7 +351,7 @@ _PARENT = select(Event.id, Event.recurrent, Event.is_visible, Event.start_dateti
 )
 
 
-def _neighbour_statement(after: bool) -> Select[Any]:
+def _neighbour_statement(after: bool) -> Select[str | None, int, int]:
     """The nearest local non-parent event with the given visibility after (or before) (start, id).
 
     The start is a plain range (`>=`/`<=`) and the tie on it is broken by id in a separate condition,
@@ -363,6 +365,7 @@ def _neighbour_statement(after: bool) -> Select[Any]:
         Event.recurrent.is_(None),
         Event.ap_user_ap_id.is_(None),
     ]
+    order: tuple[SQLColumnExpression[int], SQLColumnExpression[int]]
     if after:
         conditions += [Event.start_datetime >= start, or_(Event.start_datetime > start, Event.id > event_id)]
         order = (Event.start_datetime, Event.id)
@@ -417,7 +420,7 @@ def _neighbours(db: Session, row: Any, *, show_hidden: bool) -> tuple[Any, Any]:
     params = {"start": row["start_datetime"], "id": row["id"]}
     visibilities = (True, False) if show_hidden else (True,)
 
-    def nearest(stmt: Select[Any], pick: Any) -> Any:
+    def nearest(stmt: Select[str | None, int, int], pick: Any) -> Any:
         found = [conn.execute(stmt, {**params, "visible": v}).first() for v in visibilities]
         candidates = [r for r in found if r is not None]
         if not candidates:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from piazza.db.base import utcnow
+from piazza.db.base import inserted_id, utcnow
 from piazza.errors import Forbidden, Invalid, NotFound
 from piazza.events import occurrences
 from piazza.events.images import ProcessedImage, delete_image_files, media_item, parse_focalpoint, save_image
@@ -218,7 +218,7 @@ def create_event(
     }
     # A Core insert on the session's connection: the new row needs no ORM object (design.md "SQL for
     # hot paths"), and its columns are all here to answer with.
-    event_id: int = db.connection().execute(_INSERT_EVENT, values).inserted_primary_key[0]
+    event_id = inserted_id(db.connection().execute(_INSERT_EVENT, values))
     row = {**values, **_UNSET_COLUMNS, "id": event_id}
     stored_tags = normalize_tags(db, tags or [])
     add_event_tags(db, event_id, stored_tags)
@@ -287,6 +287,7 @@ def update_event(
     obsolete: list[str] = []
     old_media = list(event.media or [])
     new_media = old_media
+    focalpoint: list[float] | None
     if image is not None:
         focalpoint = parse_focalpoint(data.get("image_focalpoint")) or [0, 0]
         new_media = [media_item(image, _image_name(data, title), focalpoint)]

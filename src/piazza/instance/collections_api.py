@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, Response
 
+from piazza.app_state import app_state
 from piazza.errors import NotFound
 from piazza.events.api import CORS
 from piazza.events.feed_api import BAD_FORMAT, FORMATS, collection_feed_response, load_collection_feed
@@ -42,7 +43,7 @@ async def list_collections(request: Request) -> JSONResponse:
     # so `withFilters=false&pin=1` lists every collection without filters, as Gancio does (§2.7).
     with_filters = params.get("withFilters", "").strip().lower() == "true"
     pinned_only = "withFilters" not in params and bool(params.get("pin"))
-    collections = await request.app.state.db.read(
+    collections = await app_state(request).db.read(
         service.list_collections, with_filters=with_filters, pinned_only=pinned_only
     )
     return JSONResponse(collections)
@@ -58,7 +59,7 @@ async def events_of_collection(name: str, request: Request) -> JSONResponse:
         except NotFound:
             return []  # Gancio: an unknown collection is an empty one
 
-    return JSONResponse(await request.app.state.db.read(load), headers=CORS)
+    return JSONResponse(await app_state(request).db.read(load), headers=CORS)
 
 
 @router.post("/api/collections", openapi_extra=operation(body=COLLECTION_BODY, ok=json_content(COLLECTION)))
@@ -66,14 +67,14 @@ async def create_collection(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
     body = await read_body(request)
-    return JSONResponse(await request.app.state.db.write(service.create_collection, body.get("name")))
+    return JSONResponse(await app_state(request).db.write(service.create_collection, body.get("name")))
 
 
 @router.delete("/api/collection/{collection_id}", response_class=PlainTextResponse)
 async def delete_collection(
     collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
-    await request.app.state.db.write(service.delete_collection, path_id_or_404(collection_id))
+    await app_state(request).db.write(service.delete_collection, path_id_or_404(collection_id))
     return PlainTextResponse("OK")
 
 
@@ -83,7 +84,7 @@ async def delete_collection(
 async def toggle_collection(
     collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
-    previous = await request.app.state.db.write(service.toggle_collection, path_id_or_404(collection_id))
+    previous = await app_state(request).db.write(service.toggle_collection, path_id_or_404(collection_id))
     return JSONResponse(previous)
 
 
@@ -97,7 +98,7 @@ async def move_collection_up(
         raise NotFound() from None
     if abs(index) >= 2**31:
         raise NotFound()
-    await request.app.state.db.write(service.move_collection_up, index)
+    await app_state(request).db.write(service.move_collection_up, index)
     return PlainTextResponse("OK")
 
 
@@ -108,7 +109,7 @@ async def list_filters(
     found = parse_path_id(collection_id)
     if found is None:
         return JSONResponse([])
-    return JSONResponse(await request.app.state.db.read(service.list_filters, found))
+    return JSONResponse(await app_state(request).db.read(service.list_filters, found))
 
 
 @router.post("/api/filter", openapi_extra=operation(body=FILTER_CREATE_BODY, ok=json_content(FILTER)))
@@ -116,7 +117,7 @@ async def create_filter(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
     body = await read_body(request)
-    return JSONResponse(await request.app.state.db.write(service.create_filter, body))
+    return JSONResponse(await app_state(request).db.write(service.create_filter, body))
 
 
 @router.put(
@@ -127,7 +128,7 @@ async def update_filter(
 ) -> JSONResponse:
     body = await read_body(request)
     return JSONResponse(
-        await request.app.state.db.write(service.update_filter, path_id_or_404(filter_id), body)
+        await app_state(request).db.write(service.update_filter, path_id_or_404(filter_id), body)
     )
 
 
@@ -135,7 +136,7 @@ async def update_filter(
 async def delete_filter(
     filter_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
-    await request.app.state.db.write(service.delete_filter, path_id_or_404(filter_id))
+    await app_state(request).db.write(service.delete_filter, path_id_or_404(filter_id))
     return PlainTextResponse("OK")
 
 
@@ -148,10 +149,10 @@ async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     q = selection.parse_collection_query(request.query_params)
     if fmt in ("rss", "feed") and (q.max is None or q.max > RSS_LIMIT):
         q = replace(q, max=RSS_LIMIT)
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
 
     def load(db: Session) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return load_collection_feed(db, fmt, name, q), get_settings_of(db, base_url, FEED_KEYS)
 
-    events, settings = await request.app.state.db.read(load)
+    events, settings = await app_state(request).db.read(load)
     return collection_feed_response(events, fmt, settings, name=name)

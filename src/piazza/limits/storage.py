@@ -8,9 +8,9 @@ second its window started, and it disappears once that window is over.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,7 @@ class DatabaseCounters:
         if now >= self._next_cleanup:
             self._next_cleanup = now + CLEANUP_EVERY_SECONDS
             session.execute(delete(RateLimitCounter).where(RateLimitCounter.expires_at < int(now)))
-        table = RateLimitCounter.__table__
+        table = cast(Table, RateLimitCounter.__table__)
         statement = (
             self._insert(table)
             .values(key=key, window_start=window_start, count=amount, expires_at=window_start + window)

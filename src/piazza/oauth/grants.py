@@ -65,7 +65,8 @@ class TokenRecord:
     presented: str = "access_token"  # which of the row's two values the client presented
 
     def check_client(self, client: OAuthClient) -> bool:
-        return self.row.client_id == client.id
+        same: bool = self.row.client_id == client.id
+        return same
 
     def get_scope(self) -> str:
         return self.row.scope

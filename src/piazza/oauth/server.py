@@ -67,9 +67,10 @@ class OAuthRequest(OAuth2Request):
         self._args = dict(reversed(query))  # first value wins, as in the payload
         self._form = dict(reversed(form))
         self.payload = OAuthPayload(query, form)
-        self.client = None
+        # Set by Authlib's grants as they authenticate the client and find the user (OAuthClient, User).
+        self.client: Any = None
         self.auth_method = None
-        self.user = None
+        self.user: Any = None
         self.authorization_code = None
         self.refresh_token = None
         self.credential = None
@@ -89,7 +90,7 @@ class OAuthClient(ClientMixin):
 
     def __init__(self, row: Row[Any]) -> None:
         self.row = row
-        self.id = row.id
+        self.id: str = row.id
         self.is_public = row.secret_digest is None
         self.redirect_uris: list[str] = list(row.redirect_uris or [])
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from piazza.accounts.service import check_password, confirm_login
+from piazza.app_state import app_state
 from piazza.oauth.api import form_pairs, oauth_request
 from piazza.oauth.authorize import AUTHORIZATION_PARAMS, Outcome, decide_authorization, start_authorization
 from piazza.oauth.service import login_fingerprint
@@ -50,7 +51,7 @@ async def login_submit(request: Request) -> Response:
     if not check_csrf(request, form.get("csrf_token")):
         return await error_page(request, "The form expired. Please go back and try again.", 403)
     email, password = form.get("email", ""), form.get("password", "")
-    db = request.app.state.db
+    db = app_state(request).db
     checked = await check_password(db, email, password) if email and password else None
     user = await db.write(confirm_login, checked) if checked else None
     if user is None:
@@ -89,8 +90,8 @@ async def _show(request: Request, outcome: Outcome) -> Response:
 async def authorize(request: Request) -> Response:
     oreq = oauth_request(request, [], with_query=True)
     user_id = session_user_id(request)
-    config = request.app.state.config
-    outcome = await request.app.state.db.write(
+    config = app_state(request).config
+    outcome = await app_state(request).db.write(
         start_authorization, config, oreq, user_id, session_fingerprint(request)
     )
     if outcome.response is None and outcome.error is None and not outcome.logged_in:
@@ -110,8 +111,8 @@ async def authorize_decision(request: Request) -> Response:
         return await error_page(request, "The form expired. Please go back to the app and try again.", 403)
     oreq = oauth_request(request, params, with_query=False)
     approved = fields.get("decision") == "approve"
-    config = request.app.state.config
-    outcome = await request.app.state.db.write(
+    config = app_state(request).config
+    outcome = await app_state(request).db.write(
         decide_authorization,
         config,
         oreq,
