@@ -8,10 +8,10 @@ user's tokens. Mails are queued in the same transaction as the change (piazza.ma
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,8 +34,6 @@ from piazza.mail import enqueue
 from piazza.mail import messages as mails
 from piazza.oauth.tokens import digest, generate_token, revoke_tokens_of_user
 
-# A sane address: something@domain.tld, no spaces or brackets. Deliverability is the mail's job.
-EMAIL_PATTERN = re.compile(r"^[^\s@<>()\[\],;:\"\\]+@[^\s@<>()\[\],;:\"\\]+\.[^\s@<>()\[\],;:\"\\.]{2,}$")
 MAX_DESCRIPTION_LENGTH = 5000
 MAX_CODE_LENGTH = 128
 # Any constant: the key of the PostgreSQL advisory lock that serializes first registrations.
@@ -54,7 +52,16 @@ class LastAdmin(Invalid):
 
 
 def check_email_syntax(email: str) -> bool:
-    return len(email) <= 255 and EMAIL_PATTERN.match(email) is not None
+    """An address mail could be sent to, by its syntax: email-validator's reading of RFC 5321/5322 (no
+    empty label as in `a..b@x.org` or `a@example..org`, a domain with a dot that is not a reserved name
+    such as `.test`). Nothing is looked up: deliverability is the mail's job."""
+    if len(email) > 255:
+        return False
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def _title(db: Session) -> str:
