@@ -34,6 +34,7 @@ from piazza.oauth.bearer import InsufficientScope, InvalidToken
 from piazza.openapi import openapi_document
 from piazza.responses import JSONResponse
 from piazza.web.admin import router as admin_router
+from piazza.web.pages import Stylesheets
 from piazza.web.pages import router as web_router
 from piazza.web.security import SecurityHeadersMiddleware
 from piazza.web.session import SESSION_COOKIE
@@ -67,14 +68,14 @@ def create_app(config: Config) -> FastAPI:
 
     # Requests are matched against the routes in this order, a few µs a route: the busiest API first
     # (accounts for the cheap GET /api/user every app sends at start, events, OAuth), the pages last. No
-    # route of one router matches another router's paths (tests/test_app.py), except that admin_router's
-    # /static/admin.css must come before web_router's /static/{name}.
+    # route of one router matches another router's paths (tests/test_app.py).
     app.include_router(accounts_router)
     app.include_router(events_router)
     app.include_router(oauth_router)
     app.include_router(instance_router)
     app.include_router(moderation_router)
     app.include_router(admin_router)
+    app.mount("/static", Stylesheets(), name="static")
     app.include_router(web_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     _add_error_handlers(app)

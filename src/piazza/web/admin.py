@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from piazza.accounts.models import Role
 from piazza.app_state import app_state
@@ -30,7 +30,7 @@ from piazza.mail import wake_mail_worker
 from piazza.oauth.scopes import Permission
 from piazza.web import admin_service as admin
 from piazza.web.admin_service import NotLoggedIn
-from piazza.web.render import HERE, Layout, error_page, load, render, templates
+from piazza.web.render import Layout, error_page, load, render, templates
 from piazza.web.security import secure_headers
 from piazza.web.session import check_csrf
 
@@ -334,9 +334,3 @@ async def upload_image(request: Request, field: str) -> Response:
         return _redirect("/admin/settings?done=image#images")
 
     return await _guarded(request, page)
-
-
-@router.get("/static/admin.css")
-async def stylesheet() -> Response:
-    css = (HERE / "static" / "admin.css").read_text()
-    return PlainTextResponse(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
