@@ -88,7 +88,7 @@ def create_app(config: Config) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware)
     install_limits(app, config, database)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, access_log=config.access_log)
     return app
 
 

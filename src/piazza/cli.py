@@ -116,7 +116,8 @@ def serve(
         port=config.port,
         workers=config.workers,
         log_level=config.log_level.lower(),
-        # uvicorn's access log prints full query strings, which carry OAuth codes and state.
+        # uvicorn's access log prints full query strings, which carry OAuth codes and state; Piazza writes
+        # its own (piazza.middleware, PIAZZA_ACCESS_LOG).
         access_log=False,
         proxy_headers=False,
         server_header=False,
