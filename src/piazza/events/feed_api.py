@@ -32,7 +32,6 @@ RSS_TYPE = "application/rss+xml; charset=utf-8"
 ICS_TYPE = "text/calendar; charset=utf-8"
 FORMATS = ("rss", "feed", "ics", "json")
 BAD_FORMAT = "Please specify a valid format: rss, feed, ics or json"
-FEED_LOOKBACK = 24 * 3600  # feeds start a day back, so today's events stay in them (§5.11)
 
 
 def _feed_response(
@@ -100,7 +99,9 @@ async def _export(request: Request, fmt: str) -> Response:
         # `collection` (default: the `collection_in_home` setting) replaces tags and places (§5.11).
         name = collection or settings.get("collection_in_home")
         if name:
-            q = collections.CollectionQuery(start_at=int(time.time()) - FEED_LOOKBACK, max=feed_query.limit)
+            q = collections.CollectionQuery(
+                start_at=int(time.time()) - queries.FEED_LOOKBACK_SECONDS, max=feed_query.limit
+            )
             return load_collection_feed(db, fmt, str(name), q), settings, str(name)
         return queries.feed_events(db, feed_query, now=int(time.time())), settings, None
 

@@ -55,7 +55,7 @@ from piazza.events.wire import (
 )
 from piazza.instance.settings import DEFAULTS, get_setting, read_settings
 
-FEED_LOOKBACK_SECONDS = 24 * 3600
+FEED_LOOKBACK_SECONDS = 24 * 3600  # feeds start a day back, so today's events stay in them (§5.11)
 RSS_LIMIT = 20
 MAX_QUERY_LENGTH = 200
 # Ranges of the numeric listing parameters. Gancio reads them as JavaScript numbers and answers any
@@ -65,7 +65,7 @@ MAX_QUERY_LENGTH = 200
 # JavaScript's safe integers (±2**53 seconds, far beyond any stored event).
 MAX_PAGE_SIZE = 1000
 MAX_PAGE = 1_000_000
-MAX_TIMESTAMP = 2**53
+MAX_QUERY_TIMESTAMP = 2**53
 
 
 LISTING_SETTINGS = (
@@ -139,8 +139,8 @@ def parse_listing(params: dict[str, list[str]], now: int | None = None) -> Listi
     show_multidate = first("show_multidate")
     query = (first("query") or "").strip()[:MAX_QUERY_LENGTH] or None
     return ListingQuery(
-        start=_clamp(start, MAX_TIMESTAMP) if start is not None else now,
-        end=_clamp(end, MAX_TIMESTAMP) if end is not None else None,
+        start=_clamp(start, MAX_QUERY_TIMESTAMP) if start is not None else now,
+        end=_clamp(end, MAX_QUERY_TIMESTAMP) if end is not None else None,
         older=bool(first("older")),  # Gancio: any non-empty value, even "false", is true (verified)
         tags=tuple(split("tags")),
         places=tuple(p for p in (parse_id(v) for v in split("places")) if p is not None),

@@ -26,12 +26,13 @@ from piazza.events.places import resolve_place
 from piazza.events.sanitize import sanitize_description
 from piazza.events.schemas import is_truthy, parse_bool, parse_id, parse_number
 from piazza.events.slugs import unique_slug
-from piazza.events.tags import add_event_tags, normalize_tags, set_event_tags, tags_of, validate_tag_list
+from piazza.events.tags import add_event_tags, normalize_tags, set_event_tags, validate_tag_list
 from piazza.events.wire import Shape, event_row, event_to_wire, place_columns
 from piazza.instance.settings import get_setting
 
-# 1000 × 365 days in seconds (about the year 2969): Gancio's upper bound for times (§5.1 step 5).
-MAX_TIMESTAMP = 31_536_000_000
+# 1000 × 365 days in seconds (about the year 2969): Gancio's upper bound for an event's times (§5.1
+# step 5). Listing parameters have their own, wider bound (queries.MAX_QUERY_TIMESTAMP).
+MAX_EVENT_TIMESTAMP = 31_536_000_000
 MAX_TITLE_LENGTH = 1000
 MAX_DESCRIPTION_LENGTH = 100_000
 MAX_ONLINE_LOCATIONS = 20
@@ -178,13 +179,13 @@ def create_event(
         # Gancio compares the raw values, as strings for forms ("9" > "10"); compare the numbers.
         if start is not None and end is not None and start > end:
             raise Invalid("start datetime is greater than end datetime", field="end_datetime")
-        if end is not None and end > MAX_TIMESTAMP:
+        if end is not None and end > MAX_EVENT_TIMESTAMP:
             raise Invalid("are you sure?", field="end_datetime")
     if start is None or start == 0:
         raise Invalid("Wrong format for start datetime", field="start_datetime")
     if is_truthy(raw_end) and end is None:
         raise Invalid("Wrong format for end datetime", field="end_datetime")
-    if start > MAX_TIMESTAMP:
+    if start > MAX_EVENT_TIMESTAMP:
         raise Invalid("are you sure?", field="start_datetime")
     if actor.is_anonymous and start < now:
         raise Invalid("Anonymous user cannot create past events", field="start_datetime")
@@ -270,11 +271,11 @@ def update_event(
     if end is not None:
         if start is not None and start > end:
             raise Invalid("start datetime is greater than end datetime", field="end_datetime")
-        if end > MAX_TIMESTAMP:
+        if end > MAX_EVENT_TIMESTAMP:
             raise Invalid("end_datetime is too much in the future", field="end_datetime")
     if start is None or start == 0:
         raise Invalid("Wrong format for start datetime", field="start_datetime")
-    if start > MAX_TIMESTAMP:
+    if start > MAX_EVENT_TIMESTAMP:
         raise Invalid("start_datetime is too much in the future", field="start_datetime")
     title = _title(data["title"]) if is_truthy(data.get("title")) else event.title
     description = _description(data.get("description"), context.sanitized)
@@ -362,7 +363,3 @@ def unconfirm_event(db: Session, actor: Actor, event_id: Any) -> None:
 def remove_media_files(media_dir: Path, names: list[str]) -> None:
     for name in names:
         delete_image_files(media_dir, name)
-
-
-def event_tags(db: Session, event_id: int) -> list[str]:
-    return tags_of(db, [event_id])[event_id]

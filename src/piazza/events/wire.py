@@ -99,19 +99,6 @@ def place_to_wire(row: Mapping[str, Any] | RowMapping) -> dict[str, Any] | None:
     }
 
 
-def full_place_to_wire(place: Place) -> dict[str, Any]:
-    return {
-        "id": place.id,
-        "name": place.name,
-        "address": place.address,
-        "latitude": place.latitude,
-        "longitude": place.longitude,
-        "ap_id": place.ap_id,
-        "createdAt": iso(place.created_at),
-        "updatedAt": iso(place.updated_at),
-    }
-
-
 def event_to_wire(row: Mapping[str, Any] | RowMapping, tags: Sequence[str], shape: Shape) -> dict[str, Any]:
     """One event in the given Gancio shape; `row` carries event columns plus `place_*` columns."""
     place = place_to_wire(row)

@@ -9,7 +9,7 @@ import hmac
 import json
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -182,7 +182,10 @@ def validate_client_name(db: Session, name: str | None, instance_host: str | Non
     return name
 
 
-CLIENT_AUTH_METHODS = ("client_secret_post", "client_secret_basic", "none")
+# How a client authenticates at the token, revocation and introspection endpoints, in the order Authlib
+# tries them and the metadata lists them; the first two prove a secret, `none` is a public client's.
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+CLIENT_AUTH_METHODS = [*SECRET_AUTH_METHODS, "none"]
 
 
 def register_client(
@@ -392,11 +395,6 @@ def find_token(db: Session, value: str, hint: str | None = None) -> Token | None
         if row is not None:
             return row
     return None
-
-
-def check_token_active(token: Token, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    return token.revoked_at is None and (token.access_expires_at is None or token.access_expires_at > now)
 
 
 def find_active_user(db: Session, user_id: int) -> User | None:
