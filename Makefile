@@ -1,6 +1,6 @@
 # Piazza. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-slow lint format bench
+.PHONY: help install run test test-slow lint format bench docs
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 # One stamp per set of extras: `make run` installs the runtime only, the test targets add the test tools.
 RUN_INSTALLED := $(VENV)/.installed-run
 TEST_INSTALLED := $(VENV)/.installed-test
+DOCS_INSTALLED := $(VENV)/.installed-docs
 
 # $(call venv_install,EXTRAS): create .venv if needed, then install Piazza editable with EXTRAS.
 define venv_install
@@ -25,6 +26,10 @@ $(RUN_INSTALLED): pyproject.toml
 $(TEST_INSTALLED): pyproject.toml
 	$(call venv_install,[test])
 	touch $@ $(RUN_INSTALLED)
+
+$(DOCS_INSTALLED): pyproject.toml
+	$(call venv_install,[docs])
+	touch $@
 
 install: $(TEST_INSTALLED) ## Create .venv and install Piazza with its test tools (what CI runs)
 
@@ -49,6 +54,9 @@ lint: $(TEST_INSTALLED) ## ruff check, ruff format --check and mypy --strict on 
 format: $(TEST_INSTALLED) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests $(wildcard bench)
 	$(BIN)/ruff format src tests $(wildcard bench)
+
+docs: $(DOCS_INSTALLED) ## Build the documentation site (docs/, mkdocs.yml) into site/
+	$(BIN)/mkdocs build --strict
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'

@@ -121,7 +121,7 @@ def serve(
         access_log=False,
         proxy_headers=False,
         server_header=False,
-        # Request limits below the app (README, "Rate limits and request limits"). httptools parses in C;
+        # Request limits below the app (docs, "Rate limits and request limits"). httptools parses in C;
         # this subclass of uvicorn's protocol answers 431 and closes once an unfinished request head
         # passes the limit below (plain httptools buffers a head of any size). A head that arrives whole
         # in one socket read is parsed anyway; the app's own header cap (431) catches that.

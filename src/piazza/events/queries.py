@@ -652,7 +652,7 @@ def feed_event(row: Any, tags: list[str]) -> dict[str, Any]:
 
 
 # Feeds render the same upcoming events on every request, and turning their HTML into text was half
-# of a feed's cost (README "Benchmarks"). The text depends only on the HTML, so it is cached by it;
+# of a feed's cost (docs, "Benchmarks"). The text depends only on the HTML, so it is cached by it;
 # the size bound keeps the cache under about 8 MB per process.
 PLAIN_TEXT_CACHE_SIZE = 1024
 PLAIN_TEXT_CACHE_MAX_LENGTH = 4096
