@@ -78,7 +78,7 @@ def test_no_route_takes_another_routers_paths(config):
     app = create_app(config)
     app.state.db.dispose()
     routes = [leaf for index, route in enumerate(app.router.routes) for leaf in _leaf_routes([route], index)]
-    known = {("/static/admin.css", "/static/{name}")}  # admin_router is included before web_router
+    known: set[tuple[str, str]] = set()  # the two stylesheets are served by one mount, /static
     overlaps = set()
     for router_a, a in routes:
         for sample in ("x1", "1"):

@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import PlainTextResponse, Response
 
 from piazza.accounts.api import router as accounts_router
+from piazza.app_state import AppState
 from piazza.config import Config, load_config
 from piazza.db import Database
 from piazza.db.answers import AnswerCache
@@ -36,6 +37,7 @@ from piazza.oauth.bearer import InsufficientScope, InvalidToken, UnsupportedSche
 from piazza.openapi import openapi_document
 from piazza.responses import JSONResponse
 from piazza.web.admin import router as admin_router
+from piazza.web.pages import Stylesheets
 from piazza.web.pages import router as web_router
 from piazza.web.security import SecurityHeadersMiddleware
 from piazza.web.session import SESSION_COOKIE, session_user_of_scope
@@ -49,11 +51,11 @@ def create_app(config: Config) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.mail_worker = MailWorker(database, config)
-        app.state.mail_worker.start()
+        mail_worker = MailWorker(database, config)
+        mail_worker.start()
         yield
-        await app.state.mail_worker.stop()
-        app.state.read_cache.close()
+        await mail_worker.stop()
+        state.read_cache.close()
         database.dispose()
 
     app = FastAPI(
@@ -64,16 +66,18 @@ def create_app(config: Config) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.config = config
-    app.state.db = database
-    app.state.read_cache = ReadCache(database, ttl=config.read_cache_seconds)
-    app.state.answers = AnswerCache(config.answer_cache_dir, max_bytes=config.answer_cache_size)
-    app.state.geocoder = Geocoder(allow_private=config.allow_private_fetch)
+    read_cache = ReadCache(database, ttl=config.read_cache_seconds)
+    app.state = state = AppState(
+        config=config,
+        db=database,
+        read_cache=read_cache,
+        answers=AnswerCache(config.answer_cache_dir, max_bytes=config.answer_cache_size),
+        geocoder=Geocoder(allow_private=config.allow_private_fetch),
+    )
 
     # Requests are matched against the routes in this order, a few µs a route: the busiest API first
     # (accounts for the cheap GET /api/user every app sends at start, events, OAuth), the pages last. No
-    # route of one router matches another router's paths (tests/test_app.py), except that admin_router's
-    # /static/admin.css must come before web_router's /static/{name}.
+    # route of one router matches another router's paths (tests/test_app.py).
     app.include_router(accounts_router)
     app.include_router(events_router)
     app.include_router(oauth_router)
@@ -81,6 +85,7 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(moderation_router)
     app.include_router(federation_router)
     app.include_router(admin_router)
+    app.mount("/static", Stylesheets(), name="static")
     app.include_router(web_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     _add_error_handlers(app)
@@ -96,7 +101,7 @@ def create_app(config: Config) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(PrivateAnswersMiddleware, session_cookie=SESSION_COOKIE)
     install_limits(app, config, database)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, access_log=config.access_log)
     return app
 
 

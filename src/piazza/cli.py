@@ -77,7 +77,7 @@ def _migrate(config: Config) -> None:
 @app.command()
 def migrate(
     check: Annotated[bool, typer.Option(help="Only report drift between models and schema.")] = False,
-):
+) -> None:
     """Apply the database migrations (alembic upgrade head)."""
     config = _config()
     if check:
@@ -99,7 +99,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Overrides PIAZZA_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides PIAZZA_PORT.")] = None,
     workers: Annotated[int | None, typer.Option(help="Overrides PIAZZA_WORKERS.")] = None,
-):
+) -> None:
     """Apply migrations, then serve HTTP with uvicorn."""
     import uvicorn
 
@@ -121,11 +121,12 @@ def serve(
         port=config.port,
         workers=config.workers,
         log_level=config.log_level.lower(),
-        # uvicorn's access log prints full query strings, which carry OAuth codes and state.
+        # uvicorn's access log prints full query strings, which carry OAuth codes and state; Piazza writes
+        # its own (piazza.middleware, PIAZZA_ACCESS_LOG).
         access_log=False,
         proxy_headers=False,
         server_header=False,
-        # Request limits below the app (README, "Rate limits and request limits"). httptools parses in C;
+        # Request limits below the app (docs, "Rate limits and request limits"). httptools parses in C;
         # this subclass of uvicorn's protocol bounds the size and time of a request head, the time of a
         # body, and the connections of one address, and keeps waiting connections from filling the
         # budget below (piazza/http_protocol.py says how).
@@ -154,7 +155,7 @@ def users_create(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
-):
+) -> None:
     """Create an active user. Without --password-stdin a random password is generated and shown once."""
     from piazza.accounts.passwords import generate_password
     from piazza.accounts.service import create_user
@@ -177,7 +178,7 @@ def users_create(
 
 
 @users_app.command("list")
-def users_list():
+def users_list() -> None:
     """List every user."""
     from piazza.accounts.service import list_users
 
@@ -191,7 +192,7 @@ def users_list():
 
 
 @users_app.command("set-role")
-def users_set_role(email: str, role: str):
+def users_set_role(email: str, role: str) -> None:
     """Change a user's role (admin, editor or user)."""
     from piazza.accounts.service import get_user_by_email, set_role
 
@@ -210,7 +211,7 @@ def users_reset_password(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
-):
+) -> None:
     """Set a new password (random unless --password-stdin) and revoke the user's tokens."""
     from piazza.accounts.passwords import generate_password
     from piazza.accounts.service import get_user_by_email, set_password
@@ -287,7 +288,7 @@ def settings_list() -> None:
 
 
 @settings_app.command("get")
-def settings_get(key: str):
+def settings_get(key: str) -> None:
     """Print one setting as JSON (the SMTP password masked, as in the API)."""
     import json
 
@@ -303,7 +304,7 @@ def settings_get(key: str):
 
 
 @settings_app.command("set")
-def settings_set(key: str, value: str):
+def settings_set(key: str, value: str) -> None:
     """Store a setting. VALUE is read as JSON when it is valid JSON (42, true, null, [..], {..}, "..."),
     otherwise as a plain string."""
     import json

@@ -45,6 +45,7 @@ class Config(BaseSettings):
     workers: int = Field(1, ge=1, le=64)
     rate_limits: bool = Field(True, description="`off` disables every rate limit.")
     log_level: LogLevel = "INFO"
+    access_log: bool = Field(True, description="One INFO line per request; `off` disables it.")
     # 0 = never expires. Apps in the wild (the WordPress plugin) store one access token and never
     # refresh, so access tokens live forever unless an operator chooses otherwise.
     access_token_ttl: int = Field(0, ge=0, description="Seconds an access token lives; 0 = never.")

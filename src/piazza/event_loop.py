@@ -24,7 +24,7 @@ ACCEPT_PAUSE_SECONDS = 0.001
 class ServingEventLoop(asyncio.SelectorEventLoop):
     # The override of a private method: asyncio registers `_accept_connection` as the listening
     # socket's reader with `backlog` as the number of connections to accept per call.
-    def _accept_connection(  # type: ignore[override]
+    def _accept_connection(
         self,
         protocol_factory: Any,
         sock: socket.socket,
@@ -37,7 +37,7 @@ class ServingEventLoop(asyncio.SelectorEventLoop):
             protocol_factory, sock, sslcontext, server, min(backlog, ACCEPTS_PER_WAKEUP), *args
         )
         if select.select([sock], [], [], 0)[0]:  # more connections wait: leave them to the others a while
-            self._remove_reader(sock.fileno())
+            self._remove_reader(sock.fileno())  # type: ignore[attr-defined]  # private: not in typeshed
             self.call_later(
                 ACCEPT_PAUSE_SECONDS,
                 self._listen_again,

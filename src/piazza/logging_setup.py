@@ -1,5 +1,6 @@
-"""Log format: every line carries the request id. Nothing secret is logged: no bodies, no query strings
-of OAuth endpoints, no Authorization headers (uvicorn's access log is replaced for that reason)."""
+"""Log format: every line carries the request id. Nothing secret is logged: no bodies, no query strings,
+no Authorization headers or cookies. uvicorn's access log (which prints query strings, where OAuth codes
+and state travel) is off; piazza.middleware writes Piazza's own (`piazza.access`, PIAZZA_ACCESS_LOG)."""
 
 from __future__ import annotations
 

@@ -81,6 +81,26 @@ def test_badly_formed_email_is_404_with_gancio_json_string(client, db):
         assert response.json() == "Invalid email"
 
 
+def test_addresses_with_an_empty_label_or_part_are_invalid(client, db):
+    # The hand-written pattern accepted these; email-validator reads the address as RFC 5322 does.
+    make_user(db, "admin@example.org", role="admin")
+    set_setting(db, "allow_registration", True)
+    for email in ("a..b@x.org", "a@example..org", ".a@example.org", "a.@example.org", "a@-x.org"):
+        response = register(client, email)
+        assert response.status_code == 404, email
+        assert response.json() == "Invalid email"
+        assert stored(db, email) is None
+
+
+def test_plus_dotted_and_international_addresses_register(client, db):
+    make_user(db, "admin@example.org", role="admin")
+    set_setting(db, "allow_registration", True)
+    for email in ("first.last+agenda@example.org", "zoë@exämple.org", "x@mail.agenda.example.org"):
+        response = register(client, email)
+        assert response.status_code == 200, (email, response.text)
+        assert stored(db, email) is not None
+
+
 def test_first_user_needs_a_well_formed_email_too(client, db):
     response = register(client, "admin")
     assert response.status_code == 404

@@ -1,6 +1,6 @@
 """The hand-written ICS writer produces, byte for byte, what icalendar's object model writes.
 
-`feeds.render_ics` writes content lines directly because icalendar cost about 2 ms an event (README,
+`feeds.render_ics` writes content lines directly because icalendar cost about 2 ms an event (docs,
 "Benchmarks"). Here icalendar builds the same calendar the way the writer used to, and the two
 outputs must be equal, for ordinary events and for text that stresses escaping and folding.
 """

@@ -2,7 +2,7 @@
 
 - JSON nested deep inside form fields, or in bodies sent with another content type (piazza/json_input.py);
 - `/calendar?month=9999-12` (web/public.py parse_month);
-- an event in the year 1 shown in a zone behind UTC (events/service.py MIN_TIMESTAMP);
+- an event in the year 1 shown in a zone behind UTC (events/service.py MIN_EVENT_TIMESTAMP);
 - NUL characters in any text that reaches the database (db/text_guard.py).
 """
 

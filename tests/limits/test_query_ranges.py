@@ -12,7 +12,7 @@ import time
 import pytest
 
 from piazza.accounts.models import Role
-from piazza.events.queries import MAX_PAGE, MAX_PAGE_SIZE, MAX_TIMESTAMP, parse_listing
+from piazza.events.queries import MAX_PAGE, MAX_PAGE_SIZE, MAX_QUERY_TIMESTAMP, parse_listing
 from tests.factories import bearer, insert_event, make_token, make_user
 
 
@@ -38,7 +38,7 @@ def test_page_is_clamped_to_its_range(value, page):
 @pytest.mark.parametrize("value", ["1e30", "99999999999999999999", "-1e30"])
 def test_start_and_end_are_clamped_to_safe_integers(value):
     parsed = listing(start=value, end=value)
-    assert abs(parsed.start) == MAX_TIMESTAMP and abs(parsed.end) == MAX_TIMESTAMP
+    assert abs(parsed.start) == MAX_QUERY_TIMESTAMP and abs(parsed.end) == MAX_QUERY_TIMESTAMP
 
 
 @pytest.fixture

@@ -130,6 +130,7 @@ def test_no_secret_reaches_a_log_line_during_whole_flows(client, db, caplog):
     ok = client.post("/oauth/login", data=login_form(user.email))
     client.get("/api/user", headers={"Authorization": f"Bearer {ok.json()['access_token']}"})
     client.get("/api/user", headers={"Authorization": "Bearer " + "e" * 40})
+    client.get("/recover/" + "c" * 40)  # a code in a path
     assert failed.status_code == 403
     logged = "\n".join(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records)
     for value in (
@@ -147,6 +148,19 @@ def test_no_secret_reaches_a_log_line_during_whole_flows(client, db, caplog):
         "e" * 40,
     ):
         assert value not in logged
+    # The test's own HTTP client logs the URLs it requests; Piazza's lines must not hold the path's code.
+    served = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    assert "c" * 40 not in "\n".join(f"{r.getMessage()} {r.args!r}" for r in served)
+    # The access log was on, and is part of what was checked: one line per request.
+    access = [r.getMessage() for r in caplog.records if r.name == "piazza.access"]
+    for request_line in (
+        '"GET /oauth/authorize" 200',
+        '"POST /oauth/token" 200',
+        '"POST /oauth/login" 403',
+        '"GET /api/user" 401',
+        '"GET /recover/{code}" 400',
+    ):
+        assert any(request_line in line for line in access), (request_line, access)
 
 
 def test_answers_to_requests_with_credentials_are_not_stored_by_caches(client, db):

@@ -19,6 +19,7 @@ from piazza.accounts.openapi import (
     USER,
 )
 from piazza.accounts.service import get_user, list_users_for_admin
+from piazza.app_state import app_state
 from piazza.db.base import MAX_ROW_ID
 from piazza.errors import Conflict, Invalid, NotFound
 from piazza.events.wire import iso
@@ -67,7 +68,7 @@ async def current_user(
     request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> JSONResponse:
     # Apps ask this on every start; while the database is unchanged the answer is too (db/cache.py).
-    cache, db = request.app.state.read_cache, request.app.state.db
+    cache, db = app_state(request).read_cache, app_state(request).db
     wire = await cache.get_or_read(("user", caller.user_id), db.read_small, _user_wire, caller.user_id)
     return JSONResponse(wire)
 
@@ -92,7 +93,7 @@ async def register(request: Request) -> Response:
     email = required_str(body, "email")
     password = required_str(body, "password", max_length=MAX_PASSWORD_LENGTH)
     description = optional_str(body, "description", max_length=people.MAX_DESCRIPTION_LENGTH)
-    state = request.app.state
+    state = app_state(request)
     try:
         user, is_first = await state.db.write(
             people.register_user, state.config, email, password, description
@@ -118,7 +119,7 @@ async def create_user_as_admin(
     role = optional_str(body, "role", max_length=16)
     password = optional_str(body, "password", max_length=MAX_PASSWORD_LENGTH)
     description = optional_str(body, "description", max_length=people.MAX_DESCRIPTION_LENGTH)
-    state = request.app.state
+    state = app_state(request)
     user = await state.db.write(
         people.invite_user, state.config, email, role=role, password=password, description=description
     )
@@ -147,7 +148,7 @@ async def update_user_as_admin(
     changes = {key: body[key] for key in people.EDITABLE_FIELDS if key in body}
     if "is_active" in changes:
         changes["is_active"] = optional_bool(changes, "is_active")
-    state = request.app.state
+    state = app_state(request)
     try:
         await state.db.write(people.update_user, state.config, user_id, changes)
     except NotFound:
@@ -162,7 +163,7 @@ async def delete_user_as_admin(
 ) -> PlainTextResponse:
     if not 0 < user_id <= MAX_ROW_ID:
         raise NotFound()  # no row can have this id, and binding it overflowed the column (a 500)
-    await request.app.state.db.write(people.delete_user, user_id)
+    await app_state(request).db.write(people.delete_user, user_id)
     return _ok()
 
 
@@ -170,13 +171,13 @@ async def delete_user_as_admin(
 async def delete_own_account(
     request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> PlainTextResponse:
-    await request.app.state.db.write(people.delete_user, caller.user_id)
+    await app_state(request).db.write(people.delete_user, caller.account_id)
     return _ok()
 
 
 @router.get("/api/users", tags=["accounts"], openapi_extra=operation(ok=json_content(array_of(USER))))
 async def list_users(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> JSONResponse:
-    users = await request.app.state.db.read(list_users_for_admin)
+    users = await app_state(request).db.read(list_users_for_admin)
     return JSONResponse([user_to_wire(user) for user in users])
 
 
@@ -190,7 +191,7 @@ async def recover(request: Request) -> PlainTextResponse:
     """Always `OK`, whether or not the address belongs to someone; the mail goes out in the background."""
     body = await read_body(request)
     email = required_str(body, "email")
-    state = request.app.state
+    state = app_state(request)
     await state.db.write(people.start_recovery, state.config, email)
     wake_mail_worker(state)
     return _ok()
@@ -205,7 +206,7 @@ async def recover(request: Request) -> PlainTextResponse:
 )
 async def check_recover_code(request: Request) -> JSONResponse:
     body = await read_body(request)
-    email = await request.app.state.db.read(people.check_recover_code, body.get("recover_code"))
+    email = await app_state(request).db.read(people.check_recover_code, body.get("recover_code"))
     return JSONResponse({"email": email})
 
 
@@ -217,5 +218,5 @@ async def check_recover_code(request: Request) -> JSONResponse:
 )
 async def recover_password(request: Request) -> PlainTextResponse:
     body = await read_body(request)
-    await request.app.state.db.write(people.recover_password, body.get("recover_code"), body.get("password"))
+    await app_state(request).db.write(people.recover_password, body.get("recover_code"), body.get("password"))
     return _ok()

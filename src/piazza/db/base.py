@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Dialect, MetaData
+from sqlalchemy import CursorResult, DateTime, Dialect, MetaData, Result
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -66,3 +66,18 @@ class UTCDateTime(TypeDecorator[datetime]):
 @functools.lru_cache(maxsize=4096)
 def _sqlite_text_to_utc(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """The number of rows an UPDATE or DELETE matched. `Session.execute` is typed as returning a plain
+    `Result`; for these statements it is a `CursorResult`, which has the count."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row a single-row INSERT made (SQLAlchemy types it as possibly absent)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    value: int = key[0]
+    return value

@@ -39,13 +39,14 @@ class ReadCache:
     def version(self) -> int | None:
         """The database's change counter now; None when the cache is off. Take it *before* reading
         what you will `put`, so that a commit made during the read leaves the entry already stale."""
-        if not self.enabled:
+        if not self.enabled or self._path is None:
             return None
         with self._lock:  # one connection, shared by the event loop and the thread pool
             if self._connection is None:
                 # Never used to write: every commit seen from it is another connection's.
                 self._connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            return self._connection.execute("PRAGMA data_version").fetchone()[0]
+            version: int = self._connection.execute("PRAGMA data_version").fetchone()[0]
+            return version
 
     def get(self, key: Hashable) -> Any | None:
         """The value stored under `key` if the database is unchanged since and it is fresh, else None."""

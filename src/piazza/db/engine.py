@@ -334,15 +334,16 @@ class Database:
         if write and self.wal_sync is not None:
             self.wal_sync.after_commit()  # the write connection is back in its pool: others commit meanwhile
 
-    def run(
-        self, fn: Callable[Concatenate[Session, P], R], *args: P.args, write: bool = True, **kwargs: P.kwargs
-    ) -> R:
+    def run(self, fn: Callable[..., R], *args: Any, write: bool = True, **kwargs: Any) -> R:
+        # Not typed with a ParamSpec: `write` may not come between P.args and P.kwargs.
         with self.session(write=write) as session:
             return fn(session, *args, **kwargs)
 
     async def read(self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run `fn(session, ...)` in the thread pool on a read connection."""
-        return await run_in_threadpool(self._run_read, fn, *args, **kwargs)
+        # mypy cannot match a ParamSpec nested in another (fn's inside run_in_threadpool's); the public
+        # signatures above are the checked ones.
+        return await run_in_threadpool(self._run_read, fn, *args, **kwargs)  # type: ignore[arg-type]
 
     async def read_small(
         self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs
@@ -354,14 +355,14 @@ class Database:
         at 32 connections). On PostgreSQL it waits on the network, so it goes to the pool as `read`."""
         if self.is_sqlite:
             return self._run_read(fn, *args, **kwargs)
-        return await run_in_threadpool(self._run_read, fn, *args, **kwargs)
+        return await run_in_threadpool(self._run_read, fn, *args, **kwargs)  # type: ignore[arg-type]
 
     async def write(self, fn: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run `fn(session, ...)` in one write transaction: on SQLite by this process' writer thread
         (WriteQueue), elsewhere in the thread pool."""
         if self._write_queue is not None:
             return await asyncio.wrap_future(self._write_queue.submit(fn, args, kwargs))
-        return await run_in_threadpool(self._run_write, fn, *args, **kwargs)
+        return await run_in_threadpool(self._run_write, fn, *args, **kwargs)  # type: ignore[arg-type]
 
     def _in_write_session(self, job: _WriteJob) -> Any:
         """One WriteQueue job in its own transaction; the caller holds the write lock and makes the

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
 from piazza.accounts.forms import read_body
+from piazza.app_state import app_state
 from piazza.config import Config
 from piazza.db import Database
 from piazza.db.answers import serve_answer
@@ -93,11 +94,11 @@ SMALL_PAGE = 200
 
 
 def _db(request: Request) -> Database:
-    return request.app.state.db
+    return app_state(request).db
 
 
 def _config(request: Request) -> Config:
-    return request.app.state.config
+    return app_state(request).config
 
 
 def _actor(caller: Caller) -> service.Actor:
@@ -238,7 +239,7 @@ async def list_events(request: Request) -> Response:
     small = listing.limit <= SMALL_PAGE and listing.query is None
     # The listing's settings change rarely: reused while the database is unchanged (db/cache.py).
     # Without the cache (PostgreSQL) they are read in the listing's own transaction.
-    cache = request.app.state.read_cache
+    cache = app_state(request).read_cache
     settings = (
         await cache.get_or_read("listing-settings", db.read_small, queries.read_listing_settings)
         if cache.enabled

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, Response
 
+from piazza.app_state import app_state
 from piazza.db.answers import serve_answer
 from piazza.errors import NotFound
 from piazza.events import exports, feeds, queries
@@ -34,7 +35,6 @@ ICS_TYPE = "text/calendar; charset=utf-8"
 JSON_TYPE = "application/json"
 FORMATS = ("rss", "feed", "ics", "json")
 BAD_FORMAT = "Please specify a valid format: rss, feed, ics or json"
-FEED_LOOKBACK = 24 * 3600  # feeds start a day back, so today's events stay in them (§5.11)
 
 
 def media_type_of(fmt: str) -> str:
@@ -93,19 +93,21 @@ async def _export(request: Request, fmt: str) -> Response:
         show_recurrent=bool(params.get("show_recurrent")),  # any non-empty value, as Gancio reads it
         limit=queries.RSS_LIMIT if fmt in ("rss", "feed") else None,
     )
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
 
     def build(db: Session, file: BinaryIO, now: int) -> int | None:
         settings = get_settings_of(db, base_url, FEED_KEYS)
         # `collection` (default: the `collection_in_home` setting) replaces tags and places (§5.11).
         name = collection or settings.get("collection_in_home")
         if name:
-            q = collections.CollectionQuery(start_at=now - FEED_LOOKBACK, max=feed_query.limit)
-            validity = exports.Validity(lookback=FEED_LOOKBACK)
+            q = collections.CollectionQuery(
+                start_at=now - queries.FEED_LOOKBACK_SECONDS, max=feed_query.limit
+            )
+            validity = exports.Validity(lookback=queries.FEED_LOOKBACK_SECONDS)
             batches = collections.iter_collection_events(db, str(name), q, for_feed=fmt != "json")
             write_collection_batches(file, fmt, str(name), validity.watch(batches), settings)
             return validity.until
-        validity = exports.Validity(lookback=FEED_LOOKBACK, until_start=True)
+        validity = exports.Validity(lookback=queries.FEED_LOOKBACK_SECONDS, until_start=True)
         batches = validity.watch(queries.iter_feed_events(db, feed_query, now=now))
         write_feed(file, fmt, batches, settings, title=settings["title"], path="")
         return validity.until
@@ -131,7 +133,7 @@ async def export(fmt: str, request: Request) -> Response:
 
 @router.get("/feed/{fmt}/tag/{tag}", openapi_extra=operation(ok=FEED))
 async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
     # rss and ics as named; any other format is JSON (§5.11)
     fmt = fmt if fmt in ("rss", "feed", "ics") else "json"
 
@@ -152,7 +154,7 @@ async def tag_feed(fmt: str, tag: str, request: Request) -> Response:
 
 @router.get("/feed/{fmt}/place/{name_or_id}", openapi_extra=operation(ok=FEED))
 async def place_feed(fmt: str, name_or_id: str, request: Request) -> Response:
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
     fmt = fmt if fmt in ("rss", "feed", "ics") else "json"
 
     def build(db: Session, file: BinaryIO, now: int) -> int | None:

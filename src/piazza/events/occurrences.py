@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import RowMapping, insert, select
 from sqlalchemy.orm import Session, aliased
 
-from piazza.db.base import utcnow
+from piazza.db.base import inserted_id, utcnow
 from piazza.events import recurrence
 from piazza.events.models import Event
 from piazza.events.slugs import unique_slug
@@ -48,7 +48,7 @@ PARENT_COLUMNS = (
     Event.parent_id,
 )
 
-Parent = Mapping[str, Any]
+Parent = Mapping[str, Any] | RowMapping
 
 
 def validate_rule(value: Any) -> dict[str, Any]:
@@ -111,7 +111,8 @@ def occurrence_values(
 
 def occurrence_slug_source(parent: Parent) -> str:
     """What the occurrence's slug is made from (then made unique like any other)."""
-    return parent["slug"] or parent["title"]
+    source: str = parent["slug"] or parent["title"]
+    return source
 
 
 def generate_for_parent(
@@ -144,7 +145,7 @@ def generate_for_parent(
     if dates is None:
         return None
     values = occurrence_values(parent, dates, unique_slug(db, occurrence_slug_source(parent)), utcnow())
-    child_id: int = conn.execute(insert(Event), values).inserted_primary_key[0]
+    child_id = inserted_id(conn.execute(insert(Event), values))
     add_event_tags(db, child_id, tags if tags is not None else tags_of(db, [parent["id"]])[parent["id"]])
     return child_id
 

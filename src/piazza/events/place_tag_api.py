@@ -7,6 +7,7 @@ import time
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import PlainTextResponse, Response
 
+from piazza.app_state import app_state
 from piazza.errors import NotFound
 from piazza.events import geocoding, places, queries, tags
 from piazza.events.api import CORS
@@ -22,7 +23,7 @@ router = APIRouter()
 
 @router.get("/api/place", openapi_extra=operation(ok=json_content(array_of(PLACE_SHORT))))
 async def search_places(request: Request, search: str | None = None) -> Response:
-    found = await request.app.state.db.read(places.search_places, search)
+    found = await app_state(request).db.read(places.search_places, search)
     return JSONResponse(found, headers=CORS)
 
 
@@ -47,7 +48,7 @@ async def geocode(provider: str, query: str, request: Request) -> Response:
 
 @router.get("/api/places", openapi_extra=operation(ok=json_content(array_of({"type": "object"}))))
 async def list_places(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
-    return JSONResponse(await request.app.state.db.read(places.list_places))
+    return JSONResponse(await app_state(request).db.read(places.list_places))
 
 
 @router.put(
@@ -55,7 +56,7 @@ async def list_places(request: Request, caller: Caller = Depends(require(Permiss
 )
 async def update_place(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
     data, _ = await read_event_body(request)
-    return JSONResponse(await request.app.state.db.write(places.update_place, data))
+    return JSONResponse(await app_state(request).db.write(places.update_place, data))
 
 
 @router.get(
@@ -67,25 +68,25 @@ async def update_place(request: Request, caller: Caller = Depends(require(Permis
     ),
 )
 async def place_events(name_or_id: str, request: Request) -> Response:
-    found = await request.app.state.db.read(queries.place_with_events, name_or_id, now=int(time.time()))
+    found = await app_state(request).db.read(queries.place_with_events, name_or_id, now=int(time.time()))
     return JSONResponse(found, headers=CORS)
 
 
 @router.get("/api/tag", openapi_extra=operation(ok=json_content(array_of(STRING))))
 async def search_tags(request: Request, search: str | None = None) -> Response:
-    found = await request.app.state.db.read(tags.search_tags, search)
+    found = await app_state(request).db.read(tags.search_tags, search)
     return JSONResponse(found, headers=CORS)
 
 
 @router.get("/api/tags", openapi_extra=operation(ok=json_content(array_of({"type": "object"}))))
 async def list_tags(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
-    return JSONResponse(await request.app.state.db.read(tags.list_tags_with_counts))
+    return JSONResponse(await app_state(request).db.read(tags.list_tags_with_counts))
 
 
 @router.put("/api/tag", response_class=PlainTextResponse, openapi_extra=operation(body=TAG_RENAME_BODY))
 async def rename_tag(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> Response:
     data, _ = await read_event_body(request)
-    await request.app.state.db.write(tags.rename_tag, data.get("tag"), data.get("newTag"))
+    await app_state(request).db.write(tags.rename_tag, data.get("tag"), data.get("newTag"))
     return PlainTextResponse("OK")
 
 
@@ -93,7 +94,7 @@ async def rename_tag(request: Request, caller: Caller = Depends(require(Permissi
 async def delete_tag(
     tag: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> Response:
-    await request.app.state.db.write(tags.delete_tag, tag)
+    await app_state(request).db.write(tags.delete_tag, tag)
     return PlainTextResponse("OK")
 
 
@@ -101,5 +102,5 @@ async def delete_tag(
 async def tag_events(tag: str, request: Request) -> Response:
     if not tag.strip():
         raise NotFound()
-    found = await request.app.state.db.read(queries.events_of_tags, tag, now=int(time.time()))
+    found = await app_state(request).db.read(queries.events_of_tags, tag, now=int(time.time()))
     return JSONResponse(found, headers=CORS)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from piazza.db.base import inserted_id
 from piazza.errors import Invalid, NotFound
 from piazza.events.models import Event, Place
 from piazza.events.schemas import is_truthy, parse_id, parse_number
@@ -43,6 +44,7 @@ class PlaceRef(NamedTuple):
 # anonymous submission not confirmed yet) is found only by the event it was made for (`own`): otherwise a
 # submission that is then rejected could plant a place, with its address, for later events to adopt.
 _PLACE = select(Place.id, Place.name, Place.address, Place.latitude, Place.longitude)
+_PlaceSelect = Select[int, str, str, float | None, float | None]
 _USABLE = or_(Place.pending.is_(False), Place.id == bindparam("own"))
 _BY_ID = _PLACE.where(Place.id == bindparam("value"), _USABLE)
 _BY_AP_ID = _PLACE.where(Place.ap_id == bindparam("value"), _USABLE).order_by(Place.id).limit(1)
@@ -57,7 +59,7 @@ _DROP_PENDING = delete(Place).where(
 )
 
 
-def _first_place(db: Session, query: Select[Any], value: Any, own: int | None) -> PlaceRef | None:
+def _first_place(db: Session, query: _PlaceSelect, value: Any, own: int | None) -> PlaceRef | None:
     row = db.connection().execute(query, {"value": value, "own": own}).first()
     return None if row is None else PlaceRef(*row)
 
@@ -106,7 +108,7 @@ def resolve_place(
         "longitude": lon,
         "pending": anonymous,
     }
-    place_id = db.connection().execute(insert(Place), values).inserted_primary_key[0]
+    place_id = inserted_id(db.connection().execute(insert(Place), values))
     return PlaceRef(place_id, name, address, lat, lon)
 
 
@@ -149,7 +151,7 @@ def find_place(db: Session, name_or_id: str) -> Place:
     return place
 
 
-def _visible_count():  # type: ignore[no-untyped-def]
+def _visible_count() -> Select[Place, int]:
     count = func.count(Event.id).label("w")
     return (
         select(Place, count)

@@ -19,10 +19,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     Boolean,
     ColumnElement,
     Integer,
     Select,
+    SQLColumnExpression,
     String,
     bindparam,
     exists,
@@ -54,7 +56,7 @@ from piazza.events.wire import (
 )
 from piazza.instance.settings import DEFAULTS, get_setting, read_settings
 
-FEED_LOOKBACK_SECONDS = 24 * 3600
+FEED_LOOKBACK_SECONDS = 24 * 3600  # feeds start a day back, so today's events stay in them (§5.11)
 RSS_LIMIT = 20
 MAX_QUERY_LENGTH = 200
 # Ranges of the numeric listing parameters. Gancio reads them as JavaScript numbers and answers any
@@ -64,7 +66,7 @@ MAX_QUERY_LENGTH = 200
 # JavaScript's safe integers (±2**53 seconds, far beyond any stored event).
 MAX_PAGE_SIZE = 1000
 MAX_PAGE = 1_000_000
-MAX_TIMESTAMP = 2**53
+MAX_QUERY_TIMESTAMP = 2**53
 
 
 LISTING_SETTINGS = (
@@ -138,8 +140,8 @@ def parse_listing(params: dict[str, list[str]], now: int | None = None) -> Listi
     show_multidate = first("show_multidate")
     query = (first("query") or "").strip()[:MAX_QUERY_LENGTH] or None
     return ListingQuery(
-        start=_clamp(start, MAX_TIMESTAMP) if start is not None else now,
-        end=_clamp(end, MAX_TIMESTAMP) if end is not None else None,
+        start=_clamp(start, MAX_QUERY_TIMESTAMP) if start is not None else now,
+        end=_clamp(end, MAX_QUERY_TIMESTAMP) if end is not None else None,
         older=bool(first("older")),  # Gancio: any non-empty value, even "false", is true (verified)
         tags=tuple(split("tags")),
         places=tuple(p for p in (parse_id(v) for v in split("places")) if p is not None),
@@ -212,7 +214,7 @@ def _listing_filters(shape: _ListingShape) -> list[ColumnElement[bool]]:
     if not shape.show_multidate:
         conditions.append(or_(Event.multidate.is_(None), Event.multidate.is_(False)))
     if shape.has_tags:
-        tags = bindparam("tags", expanding=True)
+        tags: BindParameter[Any] = bindparam("tags", expanding=True)
         conditions.append(Event.id.in_(select(EventTag.event_id).where(EventTag.tag.in_(tags))))
     if shape.has_places:
         conditions.append(Event.place_id.in_(bindparam("places", expanding=True)))
@@ -386,7 +388,7 @@ _PARENT = select(Event.id, Event.recurrent, Event.is_visible, Event.start_dateti
 )
 
 
-def _neighbour_statement(after: bool) -> Select[Any]:
+def _neighbour_statement(after: bool) -> Select[str | None, int, int]:
     """The nearest local non-parent event with the given visibility after (or before) (start, id).
 
     The start is a plain range (`>=`/`<=`) and the tie on it is broken by id in a separate condition,
@@ -400,6 +402,7 @@ def _neighbour_statement(after: bool) -> Select[Any]:
         Event.recurrent.is_(None),
         Event.ap_user_ap_id.is_(None),
     ]
+    order: tuple[SQLColumnExpression[int], SQLColumnExpression[int]]
     if after:
         conditions += [Event.start_datetime >= start, or_(Event.start_datetime > start, Event.id > event_id)]
         order = (Event.start_datetime, Event.id)
@@ -469,7 +472,7 @@ def _neighbours(db: Session, row: Any, *, show_hidden: bool) -> tuple[Any, Any]:
     params = {"start": row["start_datetime"], "id": row["id"]}
     visibilities = (True, False) if show_hidden else (True,)
 
-    def nearest(stmt: Select[Any], pick: Any) -> Any:
+    def nearest(stmt: Select[str | None, int, int], pick: Any) -> Any:
         found = [conn.execute(stmt, {**params, "visible": v}).first() for v in visibilities]
         candidates = [r for r in found if r is not None]
         if not candidates:
@@ -724,7 +727,7 @@ def feed_event(row: Any, tags: list[str]) -> dict[str, Any]:
 
 
 # Feeds render the same upcoming events on every build, and turning their HTML into text was half of
-# a feed's cost (README "Benchmarks"). The text depends only on the HTML, so it is remembered by it,
+# a feed's cost (docs, "Benchmarks"). The text depends only on the HTML, so it is remembered by it,
 # for as many events as fit in a few megabytes per process (an agenda of 20,000 short descriptions).
 PLAIN_TEXT_MEMO_CHARS = 8_000_000
 _plain_texts: TextMemo[str, str] = TextMemo(html_to_text, max_chars=PLAIN_TEXT_MEMO_CHARS)

@@ -182,8 +182,3 @@ def html_to_text(html: str | None) -> str:
         if lines:
             paragraphs.append("\n".join(lines))
     return "\n\n".join(paragraphs)
-
-
-def text_to_html(text: str) -> str:
-    """Escape plain text for places where HTML is expected (feeds built from titles)."""
-    return escape(text)

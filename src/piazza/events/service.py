@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from piazza import json_input
 from piazza.accounts.models import User
-from piazza.db.base import utcnow
+from piazza.db.base import inserted_id, utcnow
 from piazza.errors import Forbidden, Invalid, NotFound
 from piazza.events import occurrences
 from piazza.events.images import ProcessedImage, delete_image_files, media_item, parse_focalpoint, save_image
@@ -29,15 +29,16 @@ from piazza.events.places import drop_pending_place, publish_place, resolve_plac
 from piazza.events.sanitize import sanitize_description
 from piazza.events.schemas import is_truthy, parse_bool, parse_id, parse_number
 from piazza.events.slugs import unique_slug
-from piazza.events.tags import add_event_tags, normalize_tags, set_event_tags, tags_of, validate_tag_list
+from piazza.events.tags import add_event_tags, normalize_tags, set_event_tags, validate_tag_list
 from piazza.events.wire import Shape, event_row, event_to_wire, place_columns
 from piazza.instance.settings import get_setting
 
-# 1000 × 365 days in seconds (about the year 2969): Gancio's upper bound for times (§5.1 step 5).
-MAX_TIMESTAMP = 31_536_000_000
+# 1000 × 365 days in seconds (about the year 2969): Gancio's upper bound for an event's times (§5.1
+# step 5). Listing parameters have their own, wider bound (queries.MAX_QUERY_TIMESTAMP).
+MAX_EVENT_TIMESTAMP = 31_536_000_000
 # The same span before 1970 (about the year 970): Gancio has no lower bound, and a start in the year 1
 # is the year 0 in a zone behind UTC, which no datetime can hold (every page showing it was a 500).
-MIN_TIMESTAMP = -MAX_TIMESTAMP
+MIN_EVENT_TIMESTAMP = -MAX_EVENT_TIMESTAMP
 MAX_TITLE_LENGTH = 1000
 MAX_DESCRIPTION_LENGTH = 100_000
 MAX_ONLINE_LOCATIONS = 20
@@ -111,9 +112,9 @@ def _parse_recurrent(value: Any) -> dict[str, Any] | None:
 
 
 def _check_not_too_early(start: float, end: float | None) -> None:
-    if start < MIN_TIMESTAMP:
+    if start < MIN_EVENT_TIMESTAMP:
         raise Invalid("start_datetime is too much in the past", field="start_datetime")
-    if end is not None and end < MIN_TIMESTAMP:
+    if end is not None and end < MIN_EVENT_TIMESTAMP:
         raise Invalid("end_datetime is too much in the past", field="end_datetime")
 
 
@@ -214,13 +215,13 @@ def create_event(
         # Gancio compares the raw values, as strings for forms ("9" > "10"); compare the numbers.
         if start is not None and end is not None and start > end:
             raise Invalid("start datetime is greater than end datetime", field="end_datetime")
-        if end is not None and end > MAX_TIMESTAMP:
+        if end is not None and end > MAX_EVENT_TIMESTAMP:
             raise Invalid("are you sure?", field="end_datetime")
     if start is None or start == 0:
         raise Invalid("Wrong format for start datetime", field="start_datetime")
     if is_truthy(raw_end) and end is None:
         raise Invalid("Wrong format for end datetime", field="end_datetime")
-    if start > MAX_TIMESTAMP:
+    if start > MAX_EVENT_TIMESTAMP:
         raise Invalid("are you sure?", field="start_datetime")
     _check_not_too_early(start, end)
     if actor.is_anonymous and start < now:
@@ -255,7 +256,7 @@ def create_event(
     }
     # A Core insert on the session's connection: the new row needs no ORM object (design.md "SQL for
     # hot paths"), and its columns are all here to answer with.
-    event_id: int = db.connection().execute(_INSERT_EVENT, values).inserted_primary_key[0]
+    event_id = inserted_id(db.connection().execute(_INSERT_EVENT, values))
     row = {**values, **_UNSET_COLUMNS, "id": event_id}
     stored_tags = normalize_tags(db, tags or [])
     add_event_tags(db, event_id, stored_tags)
@@ -307,11 +308,11 @@ def update_event(
     if end is not None:
         if start is not None and start > end:
             raise Invalid("start datetime is greater than end datetime", field="end_datetime")
-        if end > MAX_TIMESTAMP:
+        if end > MAX_EVENT_TIMESTAMP:
             raise Invalid("end_datetime is too much in the future", field="end_datetime")
     if start is None or start == 0:
         raise Invalid("Wrong format for start datetime", field="start_datetime")
-    if start > MAX_TIMESTAMP:
+    if start > MAX_EVENT_TIMESTAMP:
         raise Invalid("start_datetime is too much in the future", field="start_datetime")
     _check_not_too_early(start, end)
     title = _title(data["title"]) if is_truthy(data.get("title")) else event.title
@@ -326,6 +327,7 @@ def update_event(
     obsolete: list[str] = []
     old_media = list(event.media or [])
     new_media = old_media
+    focalpoint: list[float] | None
     if image is not None:
         focalpoint = parse_focalpoint(data.get("image_focalpoint")) or [0, 0]
         new_media = [media_item(image, _image_name(data, title), focalpoint)]
@@ -433,7 +435,3 @@ def assign_to_author(db: Session, body: dict[str, Any]) -> None:
 def remove_media_files(media_dir: Path, names: list[str]) -> None:
     for name in names:
         delete_image_files(media_dir, name)
-
-
-def event_tags(db: Session, event_id: int) -> list[str]:
-    return tags_of(db, [event_id])[event_id]

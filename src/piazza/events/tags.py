@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy import ARRAY, Integer, Select, String, any_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from piazza.db.base import affected_rows
 from piazza.errors import Invalid, NotFound
 from piazza.events.models import Event, EventTag, Tag
 
@@ -80,8 +81,8 @@ def normalize_tags(db: Session, wanted: list[str]) -> list[str]:
         if key not in existing and key not in created:
             created[key] = tag
     if created:
-        rows = [{"tag": tag, "folded": key} for key, tag in created.items()]
-        conn.execute(_INSERT_TAG[conn.dialect.name], rows)
+        new_rows = [{"tag": tag, "folded": key} for key, tag in created.items()]
+        conn.execute(_INSERT_TAG[conn.dialect.name], new_rows)
     return result + list(created.values())
 
 
@@ -128,7 +129,7 @@ def tags_of(db: Session, event_ids: list[int]) -> dict[int, list[str]]:
     return result
 
 
-def _visible_usage():  # type: ignore[no-untyped-def]
+def _visible_usage() -> Select[str, int]:
     """Tags with their number of visible events, most used first."""
     count = func.count(EventTag.event_id).label("count")
     return (
@@ -159,7 +160,7 @@ def check_tag_exists(db: Session, tag: str) -> bool:
 
 def delete_tag(db: Session, tag: str) -> None:
     """Raises NotFound."""
-    if db.execute(delete(Tag).where(Tag.tag == tag)).rowcount == 0:
+    if affected_rows(db.execute(delete(Tag).where(Tag.tag == tag))) == 0:
         raise NotFound()
 
 

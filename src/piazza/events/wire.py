@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from piazza.events.models import Event, Place
 
 if TYPE_CHECKING:
+    from sqlalchemy import RowMapping
+
     from piazza.events.places import PlaceRef
 
 
@@ -85,7 +87,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
-def place_to_wire(row: Mapping[str, Any]) -> dict[str, Any] | None:
+def place_to_wire(row: Mapping[str, Any] | RowMapping) -> dict[str, Any] | None:
     if row.get("place_id") is None:
         return None
     return {
@@ -97,20 +99,7 @@ def place_to_wire(row: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def full_place_to_wire(place: Place) -> dict[str, Any]:
-    return {
-        "id": place.id,
-        "name": place.name,
-        "address": place.address,
-        "latitude": place.latitude,
-        "longitude": place.longitude,
-        "ap_id": place.ap_id,
-        "createdAt": iso(place.created_at),
-        "updatedAt": iso(place.updated_at),
-    }
-
-
-def event_to_wire(row: Mapping[str, Any], tags: Sequence[str], shape: Shape) -> dict[str, Any]:
+def event_to_wire(row: Mapping[str, Any] | RowMapping, tags: Sequence[str], shape: Shape) -> dict[str, Any]:
     """One event in the given Gancio shape; `row` carries event columns plus `place_*` columns."""
     place = place_to_wire(row)
     if shape is Shape.LIST:

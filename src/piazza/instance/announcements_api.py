@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import PlainTextResponse
 
+from piazza.app_state import app_state
 from piazza.errors import NotFound
 from piazza.instance import announcements_service as service
 from piazza.instance.bodies import path_id_or_404, read_body
@@ -21,7 +22,7 @@ router = APIRouter(tags=["announcements"])
 async def list_announcements(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
-    return JSONResponse(await request.app.state.db.read(service.list_announcements))
+    return JSONResponse(await app_state(request).db.read(service.list_announcements))
 
 
 @router.post(
@@ -31,7 +32,7 @@ async def create_announcement(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
     body = await read_body(request)
-    return JSONResponse(await request.app.state.db.write(service.create_announcement, body))
+    return JSONResponse(await app_state(request).db.write(service.create_announcement, body))
 
 
 @router.get(
@@ -48,7 +49,7 @@ async def get_announcement(
         if is_admin:
             return JSONResponse(None)
         raise
-    return JSONResponse(await request.app.state.db.read(service.get_announcement, found, is_admin=is_admin))
+    return JSONResponse(await app_state(request).db.read(service.get_announcement, found, is_admin=is_admin))
 
 
 @router.put(
@@ -59,7 +60,7 @@ async def update_announcement(
     announcement_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
     body = await read_body(request)
-    updated = await request.app.state.db.write(
+    updated = await app_state(request).db.write(
         service.update_announcement, path_id_or_404(announcement_id), body
     )
     return JSONResponse(updated)
@@ -69,5 +70,5 @@ async def update_announcement(
 async def delete_announcement(
     announcement_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
-    await request.app.state.db.write(service.delete_announcement, path_id_or_404(announcement_id))
+    await app_state(request).db.write(service.delete_announcement, path_id_or_404(announcement_id))
     return PlainTextResponse("OK")

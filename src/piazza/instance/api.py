@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, PlainTextResponse
 
 from piazza.accounts.forms import optional_bool, read_body
+from piazza.app_state import app_state
 from piazza.errors import Invalid, NotFound
 from piazza.imaging import in_turn
 from piazza.instance import images, reachability, service
@@ -26,7 +29,7 @@ router = APIRouter()
 )
 async def reachable(request: Request) -> PlainTextResponse:
     """Gancio §2.1: `200 OK` when `<base_url>/api/ping` answers, else `400 Bad Request`."""
-    if await reachability.base_url_answers(request.app.state.config.base_url):
+    if await reachability.base_url_answers(app_state(request).config.base_url):
         return PlainTextResponse("OK")
     raise Invalid()
 
@@ -44,7 +47,7 @@ async def locale_catalogue(locale: str) -> JSONResponse:
 
 @router.get("/api/settings", tags=["instance"], openapi_extra=operation(ok=json_content({"type": "object"})))
 async def all_settings(request: Request, caller: Caller = Depends(require(Permission.ADMIN))) -> JSONResponse:
-    state = request.app.state
+    state = app_state(request)
     return JSONResponse(await state.db.read(service.settings_for_admin, state.config.base_url))
 
 
@@ -60,7 +63,7 @@ async def set_one_setting(
     """Gancio §2.9: `{key, value, is_secret?}`, any JSON value; a missing key is 400 (Gancio 500s)."""
     body = await read_body(request)
     is_secret = optional_bool(body, "is_secret") or False
-    await request.app.state.db.write(
+    await app_state(request).db.write(
         service.update_setting, body.get("key"), body.get("value"), is_secret=is_secret
     )
     return PlainTextResponse("OK")
@@ -72,7 +75,7 @@ async def set_one_setting(
 async def smtp_settings(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
-    return JSONResponse(await request.app.state.db.read(service.smtp_for_admin))
+    return JSONResponse(await app_state(request).db.read(service.smtp_for_admin))
 
 
 @router.post(
@@ -89,7 +92,7 @@ async def save_smtp_settings(
     body = await read_body(request)
     if "smtp" not in body:
         raise Invalid("smtp required", field="smtp")
-    state = request.app.state
+    state = app_state(request)
     await state.db.write(service.save_smtp, body["smtp"])
     wake_mail_worker(state)
     return PlainTextResponse("OK")
@@ -104,7 +107,7 @@ async def _upload(request: Request, image: images.InstanceImage) -> PlainTextRes
         await form.close()
         if data:
             png = await in_turn(images.to_png, data, image.width)
-    state = request.app.state
+    state = app_state(request)
     # No file resets to the bundled default and answers 200 (Gancio never answers, §3.8).
     await state.db.write(images.save_image, state.config.data_dir, image, png)
     return PlainTextResponse("OK")
@@ -146,9 +149,9 @@ async def upload_header_image(
     return await _upload(request, images.IMAGES["headerImage"])
 
 
-def _serve(image: images.InstanceImage):  # noqa: ANN202  (a route function)
+def _serve(image: images.InstanceImage) -> Callable[[Request], Awaitable[FileResponse]]:
     async def serve(request: Request) -> FileResponse:
-        state = request.app.state
+        state = app_state(request)
         path = await state.db.read(images.image_path, state.config.data_dir, image)
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": images.CACHE_CONTROL})
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import PlainTextResponse, Response
 
+from piazza.app_state import app_state
 from piazza.db.answers import serve_answer
 from piazza.errors import NotFound
 from piazza.events.api import CORS
@@ -51,7 +52,7 @@ async def list_collections(request: Request) -> JSONResponse:
     # so `withFilters=false&pin=1` lists every collection without filters, as Gancio does (§2.7).
     with_filters = params.get("withFilters", "").strip().lower() == "true"
     pinned_only = "withFilters" not in params and bool(params.get("pin"))
-    collections = await request.app.state.db.read(
+    collections = await app_state(request).db.read(
         service.list_collections, with_filters=with_filters, pinned_only=pinned_only
     )
     return JSONResponse(collections)
@@ -92,14 +93,14 @@ async def create_collection(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
     body = await read_body(request)
-    return JSONResponse(await request.app.state.db.write(service.create_collection, body.get("name")))
+    return JSONResponse(await app_state(request).db.write(service.create_collection, body.get("name")))
 
 
 @router.delete("/api/collection/{collection_id}", response_class=PlainTextResponse)
 async def delete_collection(
     collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
-    await request.app.state.db.write(service.delete_collection, path_id_or_404(collection_id))
+    await app_state(request).db.write(service.delete_collection, path_id_or_404(collection_id))
     return PlainTextResponse("OK")
 
 
@@ -109,7 +110,7 @@ async def delete_collection(
 async def toggle_collection(
     collection_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
-    previous = await request.app.state.db.write(service.toggle_collection, path_id_or_404(collection_id))
+    previous = await app_state(request).db.write(service.toggle_collection, path_id_or_404(collection_id))
     return JSONResponse(previous)
 
 
@@ -123,7 +124,7 @@ async def move_collection_up(
         raise NotFound() from None
     if abs(index) >= 2**31:
         raise NotFound()
-    await request.app.state.db.write(service.move_collection_up, index)
+    await app_state(request).db.write(service.move_collection_up, index)
     return PlainTextResponse("OK")
 
 
@@ -134,7 +135,7 @@ async def list_filters(
     found = parse_path_id(collection_id)
     if found is None:
         return JSONResponse([])
-    return JSONResponse(await request.app.state.db.read(service.list_filters, found))
+    return JSONResponse(await app_state(request).db.read(service.list_filters, found))
 
 
 @router.post("/api/filter", openapi_extra=operation(body=FILTER_CREATE_BODY, ok=json_content(FILTER)))
@@ -142,7 +143,7 @@ async def create_filter(
     request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> JSONResponse:
     body = await read_body(request)
-    return JSONResponse(await request.app.state.db.write(service.create_filter, body))
+    return JSONResponse(await app_state(request).db.write(service.create_filter, body))
 
 
 @router.put(
@@ -153,7 +154,7 @@ async def update_filter(
 ) -> JSONResponse:
     body = await read_body(request)
     return JSONResponse(
-        await request.app.state.db.write(service.update_filter, path_id_or_404(filter_id), body)
+        await app_state(request).db.write(service.update_filter, path_id_or_404(filter_id), body)
     )
 
 
@@ -161,7 +162,7 @@ async def update_filter(
 async def delete_filter(
     filter_id: str, request: Request, caller: Caller = Depends(require(Permission.ADMIN))
 ) -> PlainTextResponse:
-    await request.app.state.db.write(service.delete_filter, path_id_or_404(filter_id))
+    await app_state(request).db.write(service.delete_filter, path_id_or_404(filter_id))
     return PlainTextResponse("OK")
 
 
@@ -175,7 +176,7 @@ async def collection_feed(fmt: str, name: str, request: Request) -> Response:
     if fmt in ("rss", "feed") and (q.max is None or q.max > RSS_LIMIT):
         q = replace(q, max=RSS_LIMIT)
     start_given = selection.start_is_given(request.query_params)
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
 
     def build(db: Session, file: BinaryIO, now: int) -> int | None:
         query = q if start_given else replace(q, start_at=now)

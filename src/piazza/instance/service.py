@@ -16,7 +16,6 @@ from piazza.mail import enqueue
 from piazza.mail import messages as mails
 
 SECRET_MASK = "********"  # noqa: S105  (what is shown in place of a stored password)
-SMTP_KEYS = ("host", "port", "secure", "auth", "from")
 READ_ONLY_KEYS = frozenset(derived_settings("http://x").keys())  # baseurl, hostname: from PIAZZA_BASE_URL
 
 

@@ -85,10 +85,9 @@ def derived_settings(base_url: str) -> dict[str, Any]:
 def get_settings(db: Session, base_url: str, *, include_secret: bool = False) -> dict[str, Any]:
     """Every setting: defaults, then stored values (secret ones only when asked for)."""
     settings = copy.deepcopy(DEFAULTS)
-    rows = db.execute(select(Setting.key, Setting.value, Setting.is_secret))
-    for key, value, is_secret in rows:
-        if include_secret or not is_secret:
-            settings[key] = value
+    for row in db.execute(select(Setting.key, Setting.value, Setting.is_secret)):
+        if include_secret or not row.is_secret:
+            settings[row.key] = row.value
     settings.update(derived_settings(base_url))  # the configuration wins: links in mails depend on it
     return settings
 
@@ -106,12 +105,13 @@ def get_settings_of(db: Session, base_url: str, keys: tuple[str, ...]) -> dict[s
 def read_settings(db: Session, keys: tuple[str, ...]) -> dict[str, Any]:
     """The stored values of the non-secret settings `keys`, defaults for the rest, in one statement."""
     settings = {key: copy.deepcopy(DEFAULTS.get(key)) for key in keys}
-    settings.update({key: value for key, value in db.connection().execute(settings_statement(keys))})
+    # (Rows indexed rather than unpacked: mypy types an unpacked Row with an Any column as `object`.)
+    settings.update({row[0]: row[1] for row in db.connection().execute(settings_statement(keys))})
     return settings
 
 
 @functools.lru_cache(maxsize=16)
-def settings_statement(keys: tuple[str, ...]) -> Select[tuple[str, Any]]:
+def settings_statement(keys: tuple[str, ...]) -> Select[str, Any]:
     return select(Setting.key, Setting.value).where(Setting.key.in_(keys), Setting.is_secret.is_(False))
 
 

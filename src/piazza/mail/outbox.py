@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from piazza.config import Config
 from piazza.db import Database
-from piazza.db.base import utcnow
+from piazza.db.base import affected_rows, utcnow
 from piazza.mail.messages import Mail
 from piazza.mail.models import OutboxMail, OutboxStatus
 from piazza.mail.senders import MailSender, resolve_sender
@@ -54,11 +54,8 @@ def enqueue(db: Session, mail: Mail) -> OutboxMail:
 def purge_done(db: Session, now: datetime | None = None) -> int:
     """Delete sent and given-up mails older than KEEP_DONE_MAILS; returns how many."""
     cutoff = (now or utcnow()) - KEEP_DONE_MAILS
-    return db.execute(
-        delete(OutboxMail).where(
-            OutboxMail.status.in_((OutboxStatus.SENT, OutboxStatus.FAILED)), OutboxMail.created_at < cutoff
-        )
-    ).rowcount
+    done = OutboxMail.status.in_((OutboxStatus.SENT, OutboxStatus.FAILED))
+    return affected_rows(db.execute(delete(OutboxMail).where(done, OutboxMail.created_at < cutoff)))
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -83,15 +80,17 @@ def _due_ids(db: Session, now: datetime) -> list[int]:
 
 def _claim(db: Session, mail_id: int, now: datetime) -> OutboxMail | None:
     """Lease one due mail for this node, or None when another node got it first."""
-    claimed = db.execute(
-        update(OutboxMail)
-        .where(
-            OutboxMail.id == mail_id,
-            OutboxMail.status == OutboxStatus.PENDING,
-            or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
+    claimed = affected_rows(
+        db.execute(
+            update(OutboxMail)
+            .where(
+                OutboxMail.id == mail_id,
+                OutboxMail.status == OutboxStatus.PENDING,
+                or_(OutboxMail.claimed_until.is_(None), OutboxMail.claimed_until < now),
+            )
+            .values(claimed_until=now + CLAIM_LEASE, attempts=OutboxMail.attempts + 1)
         )
-        .values(claimed_until=now + CLAIM_LEASE, attempts=OutboxMail.attempts + 1)
-    ).rowcount
+    )
     if claimed != 1:
         return None
     return db.get(OutboxMail, mail_id)

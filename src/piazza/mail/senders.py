@@ -82,7 +82,8 @@ def resolve_smtp_settings(db: Session, config: Config) -> SmtpSettings | None:
     """The effective SMTP settings (setting overridden by PIAZZA_SMTP_*), or None when there is no host."""
     stored = get_setting(db, "smtp")
     stored = stored if isinstance(stored, dict) else {}
-    auth = stored.get("auth") if isinstance(stored.get("auth"), dict) else {}
+    auth = stored.get("auth")
+    auth = auth if isinstance(auth, dict) else {}
     host = config.smtp_host or _str(stored.get("host"))
     if not host:
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import PlainTextResponse
 
+from piazza.app_state import app_state
 from piazza.instance.bodies import path_id_or_404, read_body
 from piazza.instance.openapi import MESSAGE_BODY
 from piazza.moderation import service
@@ -26,7 +27,7 @@ router = APIRouter(tags=["moderation"])
 )
 async def add_message(event_id: str, request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
     body = await read_body(request)
-    message = await request.app.state.db.write(service.add_message, caller, path_id_or_404(event_id), body)
+    message = await app_state(request).db.write(service.add_message, caller, path_id_or_404(event_id), body)
     return JSONResponse(message)
 
 
@@ -36,7 +37,7 @@ async def add_message(event_id: str, request: Request, caller: Caller = Depends(
 async def list_messages(
     event_id: str, request: Request, caller: Caller = Depends(get_caller)
 ) -> JSONResponse:
-    messages = await request.app.state.db.read(service.list_messages, caller, path_id_or_404(event_id))
+    messages = await app_state(request).db.read(service.list_messages, caller, path_id_or_404(event_id))
     return JSONResponse(messages)
 
 

@@ -48,7 +48,8 @@ def _event_owner(db: Session, event_id: int) -> int | None:
     row = db.execute(select(Event.id, Event.user_id).where(Event.id == event_id)).first()
     if row is None:
         raise NotFound()
-    return row.user_id
+    owner_id: int | None = row.user_id
+    return owner_id
 
 
 def _parse_bool(value: Any) -> bool:

@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from piazza import json_input
 from piazza.accounts.service import CheckedPassword, check_password
+from piazza.app_state import app_state
 from piazza.oauth.bearer import Caller, require
 from piazza.oauth.endpoints import server_metadata
 from piazza.oauth.openapi import (
@@ -69,23 +70,26 @@ def _run_endpoint(
     client: Any = None,
 ) -> Response:
     server = PiazzaAuthorizationServer(db, config, kind, checked_password=checked, client_read_before=client)
+    response: Response  # Authlib is untyped; PiazzaAuthorizationServer.handle_response makes these
     if kind == "revoke":
-        return server.create_endpoint_response("revocation", oreq)
-    if kind == "introspect":
-        return server.create_endpoint_response("introspection", oreq)
-    return server.create_token_response(oreq)
+        response = server.create_endpoint_response("revocation", oreq)
+    elif kind == "introspect":
+        response = server.create_endpoint_response("introspection", oreq)
+    else:
+        response = server.create_token_response(oreq)
+    return response
 
 
 async def _endpoint(request: Request, kind: Endpoint) -> Response:
     # Parameters come from the body only: secrets in a query string end up in logs (RFC 6749 §3.2).
     form = await form_pairs(request)
     oreq = oauth_request(request, form, with_query=False)
-    db = request.app.state.db
+    db = app_state(request).db
     # The client is looked up before the write transaction, which serialises every writer: one query
     # less under the write lock (server.query_client uses this row when the ids match).
     client_id = dict(form).get("client_id") or extract_basic_authorization(request.headers)[0]
     client = await db.read_small(find_client, client_id) if client_id else None
-    return await db.write(_run_endpoint, request.app.state.config, kind, oreq, client=client)
+    return await db.write(_run_endpoint, app_state(request).config, kind, oreq, client=client)
 
 
 @router.post(
@@ -109,14 +113,14 @@ async def login(request: Request) -> Response:
     if fields.get("client_id") != "self":
         return PlainTextResponse("Unauthorized", status_code=401)
     oreq = oauth_request(request, form, with_query=False)
-    db, config = request.app.state.db, request.app.state.config
+    db, config = app_state(request).db, app_state(request).config
     # argon2 runs before the write transaction, which then only confirms (accounts.service).
     username, password = fields.get("username", ""), fields.get("password", "")
     checked = await check_password(db, username, password) if username and password else None
     response = await db.write(_run_endpoint, config, "login", oreq, checked)
     if response.status_code != 200:
         return response
-    issued = json.loads(response.body)
+    issued = json.loads(bytes(response.body))
     body = {
         "access_token": issued["access_token"],
         "refresh_token": issued.get("refresh_token"),
@@ -153,7 +157,7 @@ async def introspect(request: Request) -> Response:
 )
 async def metadata(request: Request) -> JSONResponse:
     return JSONResponse(
-        server_metadata(request.app.state.config), headers={"Access-Control-Allow-Origin": "*"}
+        server_metadata(app_state(request).config), headers={"Access-Control-Allow-Origin": "*"}
     )
 
 
@@ -188,13 +192,13 @@ async def create_client(request: Request) -> JSONResponse:
         for name in ("client_name", "scopes", "website", "token_endpoint_auth_method"):
             if fields.get(name) is not None and not isinstance(fields[name], str):
                 raise RegistrationError(f"{name} must be a string")
-        registered = await request.app.state.db.write(
+        registered = await app_state(request).db.write(
             register_client,
             fields.get("client_name"),
             fields.get("redirect_uris"),
             fields.get("scopes"),
             fields.get("website"),
-            urlsplit(request.app.state.config.base_url).hostname,
+            urlsplit(app_state(request).config.base_url).hostname,
             fields.get("token_endpoint_auth_method"),
         )
     except RegistrationError as error:
@@ -223,7 +227,7 @@ async def create_client(request: Request) -> JSONResponse:
 async def read_client(
     client_id: str, request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> JSONResponse:
-    client = await request.app.state.db.read(get_client, client_id)
+    client = await app_state(request).db.read(get_client, client_id)
     return JSONResponse(
         {
             "client_id": client.id,
@@ -239,12 +243,12 @@ async def read_client(
 async def authorized_apps(
     request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> JSONResponse:
-    return JSONResponse(await request.app.state.db.read(list_authorized_apps, caller.user_id))
+    return JSONResponse(await app_state(request).db.read(list_authorized_apps, caller.account_id))
 
 
 @router.delete("/api/clients/{client_id}", tags=["oauth"], response_class=PlainTextResponse)
 async def revoke_authorized_app(
     client_id: str, request: Request, caller: Caller = Depends(require(Permission.ACCOUNT))
 ) -> PlainTextResponse:
-    await request.app.state.db.write(revoke_app, caller.user_id, client_id)
+    await app_state(request).db.write(revoke_app, caller.account_id, client_id)
     return PlainTextResponse("OK")

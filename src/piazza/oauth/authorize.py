@@ -112,7 +112,7 @@ def start_authorization(
 
 
 def decide_authorization(
-    db: Session, config: Config, request: OAuthRequest, user_id: int, fingerprint: str, approved: bool
+    db: Session, config: Config, request: OAuthRequest, user_id: int | None, fingerprint: str, approved: bool
 ) -> Outcome:
     """The person's decision on the consent page: validated again from scratch, then a code (approve)
     or an `access_denied` redirect (deny)."""

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from piazza.accounts.models import User
+from piazza.app_state import app_state
 from piazza.db.base import utcnow
 from piazza.errors import Forbidden, PiazzaError
 from piazza.oauth.models import SELF_CLIENT_ID, Token
@@ -65,6 +66,13 @@ class Caller:
     @property
     def is_anonymous(self) -> bool:
         return self.user_id is None
+
+    @property
+    def account_id(self) -> int:
+        """The user's id, on routes that `require` a permission (which let no anonymous caller in)."""
+        if self.user_id is None:
+            raise Forbidden()
+        return self.user_id
 
     @property
     def is_first_party(self) -> bool:
@@ -145,7 +153,7 @@ def bearer_token_from(request: Request) -> str | None:
 
 async def get_caller(request: Request) -> Caller:
     """The request's caller; anonymous without a token, InvalidToken (401) for a bad one."""
-    cached = getattr(request.state, "caller", None)
+    cached: Caller | None = getattr(request.state, "caller", None)
     if cached is not None:
         return cached
     token = bearer_token_from(request)
@@ -162,7 +170,7 @@ async def get_caller(request: Request) -> Caller:
 async def _caller_by_token(request: Request, token_digest: str) -> Caller | None:
     """find_caller_by_token, through the read cache: while the database is unchanged (a revocation
     anywhere changes it) and for a few seconds at most, the same token needs no lookup."""
-    cache = request.app.state.read_cache
+    cache = app_state(request).read_cache
     key = ("caller", token_digest)
     cached: tuple[Caller, datetime | None] | None = cache.get(key)
     if cached is not None:
@@ -170,7 +178,7 @@ async def _caller_by_token(request: Request, token_digest: str) -> Caller | None
         if expires_at is None or utcnow() < expires_at:
             return caller
     version = cache.version()
-    found = await request.app.state.db.read_small(find_caller_by_token, token_digest)
+    found = await app_state(request).db.read_small(find_caller_by_token, token_digest)
     if found is None:
         return None
     cache.put(key, found, version)

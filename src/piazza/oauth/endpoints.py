@@ -8,11 +8,11 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as AuthlibRevocationEndpoi
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as AuthlibIntrospectionEndpoint
 
 from piazza.config import Config
-from piazza.oauth.grants import CLIENT_AUTH_METHODS, TokenRecord
+from piazza.oauth.grants import TokenRecord
 from piazza.oauth.models import Token
 from piazza.oauth.scopes import Scope
 from piazza.oauth.server import OAuthClient, OAuthRequest
-from piazza.oauth.service import find_token, revoke_family, revoke_tokens
+from piazza.oauth.service import CLIENT_AUTH_METHODS, find_token, revoke_family, revoke_tokens
 from piazza.oauth.tokens import digest
 
 

@@ -22,6 +22,7 @@ from piazza.db.base import utcnow
 from piazza.oauth.models import AuthorizationCode, Token
 from piazza.oauth.server import OAuthClient, PiazzaAuthorizationServer
 from piazza.oauth.service import (
+    CLIENT_AUTH_METHODS,
     claim_refresh_token,
     create_code,
     find_active_user_id,
@@ -30,8 +31,6 @@ from piazza.oauth.service import (
     revoke_family,
 )
 from piazza.oauth.tokens import generate_token
-
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
 @dataclass
@@ -65,7 +64,8 @@ class TokenRecord:
     presented: str = "access_token"  # which of the row's two values the client presented
 
     def check_client(self, client: OAuthClient) -> bool:
-        return self.row.client_id == client.id
+        same: bool = self.row.client_id == client.id
+        return same
 
     def get_scope(self) -> str:
         return self.row.scope

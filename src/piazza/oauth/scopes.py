@@ -51,6 +51,8 @@ def scopes_grant(scopes: frozenset[str], permission: Permission) -> bool:
 
 
 def role_grants(role: str | None, permission: Permission) -> bool:
+    if role is None:
+        return False
     try:
         return permission in ROLE_PERMISSIONS[Role(role)]
     except ValueError:

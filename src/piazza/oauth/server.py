@@ -25,7 +25,13 @@ from piazza.config import Config
 from piazza.db.base import utcnow
 from piazza.oauth.models import SELF_CLIENT_ID
 from piazza.oauth.scopes import Scope, parse_scopes
-from piazza.oauth.service import check_redirect_uri, create_token, find_client, touch_consent
+from piazza.oauth.service import (
+    SECRET_AUTH_METHODS,
+    check_redirect_uri,
+    create_token,
+    find_client,
+    touch_consent,
+)
 from piazza.oauth.tokens import check_secret, digest, generate_token
 
 # Authlib logs issued tokens at DEBUG ("Issue token %r to %r"); nothing secret may reach the logs,
@@ -67,9 +73,10 @@ class OAuthRequest(OAuth2Request):
         self._args = dict(reversed(query))  # first value wins, as in the payload
         self._form = dict(reversed(form))
         self.payload = OAuthPayload(query, form)
-        self.client = None
+        # Set by Authlib's grants as they authenticate the client and find the user (OAuthClient, User).
+        self.client: Any = None
         self.auth_method = None
-        self.user = None
+        self.user: Any = None
         self.authorization_code = None
         self.refresh_token = None
         self.credential = None
@@ -89,7 +96,7 @@ class OAuthClient(ClientMixin):
 
     def __init__(self, row: Row[Any]) -> None:
         self.row = row
-        self.id = row.id
+        self.id: str = row.id
         self.is_public = row.secret_digest is None
         self.redirect_uris: list[str] = list(row.redirect_uris or [])
 
@@ -117,7 +124,7 @@ class OAuthClient(ClientMixin):
         # A confidential client must prove its secret; a public one (PKCE-only, or `self`) has none.
         if self.is_public:
             return method == "none"
-        return method in ("client_secret_basic", "client_secret_post")
+        return method in SECRET_AUTH_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
         # `self` never takes part in the code flow: that closed Gancio's W2 takeover (gancio-api.md §3.8).

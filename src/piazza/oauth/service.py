@@ -9,16 +9,16 @@ import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from piazza import json_input
 from piazza.accounts.models import User
-from piazza.db.base import utcnow
+from piazza.db.base import affected_rows, utcnow
 from piazza.errors import NotFound, PiazzaError
 from piazza.oauth.models import SELF_CLIENT_ID, AuthorizationCode, Client, Consent, Token
 from piazza.oauth.scopes import Scope, check_scopes_known, parse_scopes
@@ -69,7 +69,8 @@ class Registered:
 # unit-of-work flush, and building and cache-keying each statement anew, which together cost several
 # times the SQL itself (py-spy, issue 7: the CPU of a refresh's transaction went from about 2.5 to 0.8 ms).
 
-CLIENTS, TOKENS, CONSENTS, USERS = Client.__table__, Token.__table__, Consent.__table__, User.__table__
+# (`__table__` is typed as any FromClause; these are Tables.)
+CLIENTS, TOKENS, CONSENTS, USERS = (cast(Table, model.__table__) for model in (Client, Token, Consent, User))
 SELECT_CLIENT = select(CLIENTS).where(CLIENTS.c.id == bindparam("client_id"))
 SELECT_ACTIVE_USER_ID = select(USERS.c.id).where(
     USERS.c.id == bindparam("user_id"), USERS.c.is_active.is_(True)
@@ -216,7 +217,10 @@ def _contains_name(name: str, own: str) -> bool:
     return any(words[i : i + len(own_words)] == own_words for i in range(len(words)))
 
 
-CLIENT_AUTH_METHODS = ("client_secret_post", "client_secret_basic", "none")
+# How a client authenticates at the token, revocation and introspection endpoints, in the order Authlib
+# tries them and the metadata lists them; the first two prove a secret, `none` is a public client's.
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+CLIENT_AUTH_METHODS = [*SECRET_AUTH_METHODS, "none"]
 
 
 def register_client(
@@ -368,11 +372,13 @@ def redeem_code(db: Session, code: str, client_id: str) -> AuthorizationCode | N
     if row is None or row.client_id != client_id:
         return None
     now = utcnow()
-    claimed = db.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount
+    claimed = affected_rows(
+        db.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=now)
+        )
+    )
     if claimed != 1:
         families = select(Token.family_id).where(Token.code_id == row.id).scalar_subquery()
         revoke_tokens(db, Token.family_id.in_(families))
@@ -386,9 +392,9 @@ def redeem_code(db: Session, code: str, client_id: str) -> AuthorizationCode | N
 
 
 def revoke_tokens(db: Session, *where: Any) -> int:
-    return db.execute(
-        update(Token).where(Token.revoked_at.is_(None), *where).values(revoked_at=utcnow())
-    ).rowcount
+    return affected_rows(
+        db.execute(update(Token).where(Token.revoked_at.is_(None), *where).values(revoked_at=utcnow()))
+    )
 
 
 def revoke_family(db: Session, family_id: str) -> int:
@@ -424,11 +430,6 @@ def find_token(db: Session, value: str, hint: str | None = None) -> Token | None
         if row is not None:
             return row
     return None
-
-
-def check_token_active(token: Token, now: datetime | None = None) -> bool:
-    now = now or utcnow()
-    return token.revoked_at is None and (token.access_expires_at is None or token.access_expires_at > now)
 
 
 def find_active_user(db: Session, user_id: int) -> User | None:

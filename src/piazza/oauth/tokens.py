@@ -9,7 +9,7 @@ import secrets
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from piazza.db.base import utcnow
+from piazza.db.base import affected_rows, utcnow
 from piazza.oauth.models import Token
 
 TOKEN_BYTES = 20  # 40 lowercase hex characters: survives WordPress's sanitize_key() untouched
@@ -37,4 +37,4 @@ def revoke_tokens_of_user(db: Session, user_id: int, client_id: str | None = Non
     stmt = update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None))
     if client_id is not None:
         stmt = stmt.where(Token.client_id == client_id)
-    return db.execute(stmt.values(revoked_at=utcnow())).rowcount
+    return affected_rows(db.execute(stmt.values(revoked_at=utcnow())))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from piazza.accounts import people
+from piazza.app_state import app_state
 from piazza.errors import Conflict, PiazzaError
 from piazza.mail.worker import wake_mail_worker
 from piazza.oauth.api import form_pairs
@@ -50,7 +51,7 @@ async def register_submit(request: Request) -> Response:
         return await render_page(request, "register.html", 403, error=EXPIRED, **again)
     if not email or not password:
         return await render_page(request, "register.html", 400, error="Email and password required.", **again)
-    state = request.app.state
+    state = app_state(request)
     try:
         layout, is_first = await load(
             request, _register, state.config, email, password, description, write=True
@@ -86,7 +87,7 @@ async def recover_submit(request: Request) -> Response:
     email = form.get("email", "").strip()[:MAX_FIELD]
     if not email:
         return await render_page(request, "recover.html", 400, sent=False, error="Email required.")
-    state = request.app.state
+    state = app_state(request)
     await state.db.write(people.start_recovery, state.config, email)
     wake_mail_worker(state)
     # The same answer whether or not the address belongs to someone: no way to probe for accounts.

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from piazza.accounts.models import Role
+from piazza.app_state import app_state
 from piazza.errors import Invalid, PiazzaError
 from piazza.events import service as events
 from piazza.imaging import in_turn
@@ -29,7 +30,7 @@ from piazza.mail import wake_mail_worker
 from piazza.oauth.scopes import Permission
 from piazza.web import admin_service as admin
 from piazza.web.admin_service import NotLoggedIn
-from piazza.web.render import HERE, Layout, error_page, load, render, templates
+from piazza.web.render import Layout, error_page, load, render, templates
 from piazza.web.security import secure_headers
 from piazza.web.session import check_csrf
 
@@ -144,7 +145,7 @@ async def reject_event(request: Request, event_id: int) -> Response:
         if await _form(request) is None:
             return await error_page(request, EXPIRED_FORM, 403)
         _, obsolete = await load(request, admin.reject_event, event_id, write=True)
-        events.remove_media_files(request.app.state.config.media_dir, obsolete)
+        events.remove_media_files(app_state(request).config.media_dir, obsolete)
         return _redirect("/admin/moderation?done=rejected")
 
     return await _guarded(request, page)
@@ -171,7 +172,7 @@ async def invite_user(request: Request) -> Response:
         form = await _form(request)
         if form is None:
             return await error_page(request, EXPIRED_FORM, 403)
-        state = request.app.state
+        state = app_state(request)
         email, role = form.get("email", ""), form.get("role", "")
         try:
             await load(request, admin.invite_user, state.config, email, role, write=True)
@@ -191,7 +192,7 @@ async def update_user(request: Request, user_id: int) -> Response:
         form = await _form(request)
         if form is None:
             return await error_page(request, EXPIRED_FORM, 403)
-        state = request.app.state
+        state = app_state(request)
         try:
             await load(request, admin.update_user, state.config, user_id, form, write=True)
         except PiazzaError as exc:
@@ -233,7 +234,7 @@ async def delete_user(request: Request, user_id: int) -> Response:
 
 
 async def _settings_page(request: Request, status: int = 200, **context: Any) -> Response:
-    state = request.app.state
+    state = app_state(request)
     layout, view = await load(request, admin.settings_view, state.config.base_url)
     if "form" in context:  # show what was posted, not what is stored, next to the error
         view["settings"] = view["settings"] | context.pop("form")
@@ -287,7 +288,7 @@ async def save_smtp(request: Request) -> Response:
         form = await _form(request)
         if form is None:
             return await error_page(request, EXPIRED_FORM, 403)
-        state = request.app.state
+        state = app_state(request)
         send_test = form.get("action") == "test"
         try:
             _, queued = await load(request, admin.save_smtp, form, send_test, write=True)
@@ -328,14 +329,8 @@ async def upload_image(request: Request, field: str) -> Response:
                 png = await in_turn(images.to_png, data, images.IMAGES[field].width)
             except Invalid as exc:
                 return await _settings_page(request, 400, error=f"{_message(exc)}.")
-        state = request.app.state
+        state = app_state(request)
         await load(request, admin.save_image, state.config.data_dir, field, png, write=True)
         return _redirect("/admin/settings?done=image#images")
 
     return await _guarded(request, page)
-
-
-@router.get("/static/admin.css")
-async def stylesheet() -> Response:
-    css = (HERE / "static" / "admin.css").read_text()
-    return PlainTextResponse(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})

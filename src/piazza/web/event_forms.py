@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
+from piazza.app_state import app_state
 from piazza.errors import Forbidden, Invalid, NotFound, PiazzaError
 from piazza.events import queries, service
 from piazza.events.images import ProcessedImage, delete_image_files, process_image
@@ -95,7 +96,7 @@ def _form_values(event: dict[str, Any], layout: Layout) -> dict[str, Any]:
 
 def _echo(form: dict[str, Any]) -> dict[str, Any]:
     """What the person typed, to show the form again after an error."""
-    values = {
+    values: dict[str, Any] = {
         key: str(form.get(key, "")) for key in ("title", "description", "start_datetime", "end_datetime")
     }
     values.update({key: str(form.get(key, "")) for key in ("place_name", "place_address", "recurrent")})
@@ -151,7 +152,7 @@ async def _write(request: Request, slug: str | None) -> Response:
         return await error_page(request, exc.message, exc.status)
     if not check_csrf(request, form.get("csrf_token")):
         return await error_page(request, EXPIRED, 403)
-    config = request.app.state.config
+    config = app_state(request).config
     context = service.EventWriteContext(media_dir=config.media_dir)
     image = None
     try:
@@ -261,5 +262,5 @@ async def delete_submit(request: Request, event_id: str) -> Response:
         _layout, obsolete = await load(request, _delete, event_id, write=True)
     except PiazzaError as exc:
         return await error_page(request, "You may not delete this event.", exc.status)
-    service.remove_media_files(request.app.state.config.media_dir, obsolete or [])
+    service.remove_media_files(app_state(request).config.media_dir, obsolete or [])
     return RedirectResponse("/", status_code=303)

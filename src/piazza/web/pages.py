@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse, Response
+from starlette.staticfiles import PathLike, StaticFiles
+from starlette.types import Scope
 
 from piazza.accounts.service import check_password, confirm_login
+from piazza.app_state import app_state
 from piazza.oauth.api import form_pairs, oauth_request
 from piazza.oauth.authorize import AUTHORIZATION_PARAMS, Outcome, decide_authorization, start_authorization
 from piazza.oauth.service import end_login_sessions, login_fingerprint
@@ -25,17 +30,30 @@ from piazza.web.session import (
 router = APIRouter(include_in_schema=False)
 
 
-# The few static files the pages use, by name: nothing else under static/ is reachable.
-STATIC_FILES = {"piazza.css": "text/css"}
+# The few static files the pages use, by name: nothing else under static/ is reachable there (the
+# bundled default images are served as /logo.png and the like, by instance/api.py).
+STATIC_FILES = frozenset({"piazza.css", "admin.css"})
+STATIC_CACHE_CONTROL = "public, max-age=3600"
 
 
-@router.get("/static/{name}")
-async def static_file(name: str) -> Response:
-    media_type = STATIC_FILES.get(name)
-    if media_type is None:
-        return PlainTextResponse("Not Found", status_code=404)
-    text = (HERE / "static" / name).read_text()
-    return PlainTextResponse(text, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
+class Stylesheets(StaticFiles):
+    """`/static/<name>`: web/static/ through Starlette's StaticFiles (ETag, Last-Modified, 304, HEAD,
+    no read of the whole file per request), for the names in STATIC_FILES only."""
+
+    def __init__(self) -> None:
+        super().__init__(directory=HERE / "static")
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if path not in STATIC_FILES and scope["method"] in ("GET", "HEAD"):
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = STATIC_CACHE_CONTROL
+        return response
 
 
 @router.get("/login")
@@ -50,7 +68,7 @@ async def login_submit(request: Request) -> Response:
     if not check_csrf(request, form.get("csrf_token")):
         return await error_page(request, "The form expired. Please go back and try again.", 403)
     email, password = form.get("email", ""), form.get("password", "")
-    db = request.app.state.db
+    db = app_state(request).db
     checked = await check_password(db, email, password) if email and password else None
     user = await db.write(confirm_login, checked) if checked else None
     if user is None:
@@ -93,8 +111,8 @@ async def _show(request: Request, outcome: Outcome) -> Response:
 async def authorize(request: Request) -> Response:
     oreq = oauth_request(request, [], with_query=True)
     user_id = session_user_id(request)
-    config = request.app.state.config
-    outcome = await request.app.state.db.write(
+    config = app_state(request).config
+    outcome = await app_state(request).db.write(
         start_authorization, config, oreq, user_id, session_fingerprint(request)
     )
     if outcome.response is None and outcome.error is None and not outcome.logged_in:
@@ -114,8 +132,8 @@ async def authorize_decision(request: Request) -> Response:
         return await error_page(request, "The form expired. Please go back to the app and try again.", 403)
     oreq = oauth_request(request, params, with_query=False)
     approved = fields.get("decision") == "approve"
-    config = request.app.state.config
-    outcome = await request.app.state.db.write(
+    config = app_state(request).config
+    outcome = await app_state(request).db.write(
         decide_authorization,
         config,
         oreq,

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from piazza.errors import Invalid, NotFound
 from piazza.events import queries
-from piazza.events.service import MAX_TIMESTAMP, MIN_TIMESTAMP
+from piazza.events.service import MAX_EVENT_TIMESTAMP, MIN_EVENT_TIMESTAMP
 from piazza.federation.api import activity_json
 from piazza.federation.discovery import FederationDisabled
 from piazza.federation.negotiation import wants_activity_json
@@ -109,11 +109,11 @@ async def home(request: Request, tag: str | None = None, place: str | None = Non
 # --- the month calendar -------------------------------------------------------------------------------
 
 
-# The years an event can be in (events/service.py MIN_TIMESTAMP, MAX_TIMESTAMP), less one at each end so
-# that a month's first and last day exist in every time zone. `9999-12` used to be a 500: its end, a
-# month later, is past the last date Python can hold.
-FIRST_YEAR = datetime.fromtimestamp(MIN_TIMESTAMP, UTC).year + 1
-LAST_YEAR = datetime.fromtimestamp(MAX_TIMESTAMP, UTC).year - 1
+# The years an event can be in (events/service.py MIN_EVENT_TIMESTAMP, MAX_EVENT_TIMESTAMP), less one
+# at each end so that a month's first and last day exist in every time zone. `9999-12` used to be a
+# 500: its end, a month later, is past the last date Python can hold.
+FIRST_YEAR = datetime.fromtimestamp(MIN_EVENT_TIMESTAMP, UTC).year + 1
+LAST_YEAR = datetime.fromtimestamp(MAX_EVENT_TIMESTAMP, UTC).year - 1
 
 
 def parse_month(value: str | None, zone: ZoneInfo) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from piazza.app_state import app_state
 from piazza.events.service import is_web_url
 from piazza.instance.pages_service import footer_links
 from piazza.instance.settings import get_settings
@@ -88,18 +89,24 @@ def read_layout(db: Session, base_url: str, user_id: int | None, fingerprint: st
     return Layout({key: settings.get(key) for key in LAYOUT_SETTINGS}, visitor, footer_links(db))
 
 
+@overload
+async def load(request: Request, fn: None = None, *, write: bool = False) -> tuple[Layout, None]: ...
+@overload
+async def load(
+    request: Request, fn: Callable[..., T], *args: Any, write: bool = False
+) -> tuple[Layout, T]: ...
 async def load(
     request: Request, fn: Callable[..., T] | None = None, *args: Any, write: bool = False
 ) -> tuple[Layout, T | None]:
     """The layout and `fn(session, layout, *args)`, in one transaction (a write one when asked)."""
-    base_url = request.app.state.config.base_url
+    base_url = app_state(request).config.base_url
     user_id, fingerprint = session_user_id(request), session_fingerprint(request)
 
     def both(db: Session) -> tuple[Layout, T | None]:
         layout = read_layout(db, base_url, user_id, fingerprint)
         return layout, (fn(db, layout, *args) if fn is not None else None)
 
-    database = request.app.state.db
+    database = app_state(request).db
     return await (database.write(both) if write else database.read(both))
 
 

@@ -1,4 +1,7 @@
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import create_engine, pool
 
 from piazza.db import all_models  # noqa: F401  (fills Base.metadata)
@@ -7,7 +10,7 @@ from piazza.db.base import Base, UTCDateTime
 config = context.config
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations must not import application types: UTCDateTime is a plain DateTime in the database.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"
@@ -16,6 +19,8 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
 
 def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic's configuration names no sqlalchemy.url")
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(
