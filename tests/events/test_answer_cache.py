@@ -28,6 +28,13 @@ from tests.factories import make_collection, make_event, make_user
 
 NOW = int(time.time())
 DAY = 86400
+
+
+@pytest.fixture(autouse=True)
+def answers_built_at_now(monkeypatch):
+    """Answers are built at NOW, whenever the test runs (the suite may reach it minutes after NOW was
+    taken at import, when events made relative to NOW have ended)."""
+    monkeypatch.setattr(answers, "clock", lambda: NOW)
 BIG_ROUTES = (
     "/api/events",
     "/feed/ics",
