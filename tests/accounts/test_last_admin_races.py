@@ -20,6 +20,9 @@ from piazza.accounts import people
 from piazza.accounts.models import User
 from tests.factories import make_user
 
+# Repeated races of two admins, each round two real transactions: `make test-slow`.
+pytestmark = pytest.mark.slow
+
 ROUNDS = 6
 
 

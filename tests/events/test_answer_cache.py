@@ -35,6 +35,8 @@ def answers_built_at_now(monkeypatch):
     """Answers are built at NOW, whenever the test runs (the suite may reach it minutes after NOW was
     taken at import, when events made relative to NOW have ended)."""
     monkeypatch.setattr(answers, "clock", lambda: NOW)
+
+
 BIG_ROUTES = (
     "/api/events",
     "/feed/ics",

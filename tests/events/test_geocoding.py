@@ -228,6 +228,7 @@ def test_a_provider_on_a_private_address_is_refused_without_the_allowance(make_c
         application.state.db.dispose()
 
 
+@pytest.mark.slow  # a real server (or 60 lookups in a row): `make test-slow`
 def test_lookups_are_rate_limited_per_client(make_config, provider):
     application = _app(make_config, allow_private_fetch=True, rate_limits=True)
     try:

@@ -134,6 +134,7 @@ def _burst(url: str, path: str, forms: list[dict[str, str]]) -> list[int]:
     return statuses
 
 
+@pytest.mark.slow  # a real server (or 60 lookups in a row): `make test-slow`
 def test_sixty_parallel_wrong_passwords_against_piazza_serve_get_at_most_ten_checked(served):
     form = {"grant_type": "password", "client_id": "self", "username": "target@example.org"}
     forms = [{**form, "password": f"wrong-{n}"} for n in range(BURST)]

@@ -18,6 +18,9 @@ import pytest
 from tests.limits.test_json_depth import hostile_bodies
 from tests.servers import PiazzaProcess
 
+# Each test starts `piazza serve` and waits out real deadlines: `make test-slow`.
+pytestmark = pytest.mark.slow
+
 SOCKET_TIMEOUT = 20
 MiB = 1024 * 1024
 ATTACKER = "127.0.0.1"
