@@ -25,7 +25,16 @@ from piazza.importer.report import ImportReport
 from piazza.importer.service import ImportOptions, import_gancio
 from piazza.importer.source import open_source
 
-FIXTURES = Path("/work/shared/fixtures/gancio")
+# Databases and uploads made by a real Gancio, in the project's shared folder: beside the repository (as
+# CI lays it out), else where the workplace keeps it.
+FIXTURES = next(
+    (
+        folder / "fixtures" / "gancio"
+        for folder in (Path(__file__).resolve().parents[3] / "shared", Path("/work/shared"))
+        if (folder / "fixtures" / "gancio").is_dir()
+    ),
+    Path("/work/shared/fixtures/gancio"),
+)
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MARIADB = ("127.0.0.1", 3306)
 
