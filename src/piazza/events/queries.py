@@ -325,7 +325,8 @@ def partitions(
     """The row mappings of `stmt` in batches, fetched as they are consumed (a server-side cursor on
     PostgreSQL), rather than all at once."""
     result = db.connection().execution_options(yield_per=EXPORT_BATCH).execute(stmt, dict(params or {}))
-    yield from result.mappings().partitions()
+    with result:  # closes the cursor also when the reader stops early (an RSS feed's first events)
+        yield from result.mappings().partitions()
 
 
 def iter_events_or_home_collection(

@@ -60,8 +60,9 @@ class GancioSource:
         if present:
             stmt = stmt.order_by(*(source_table.c[name] for name in present))
         result = self.connection.execution_options(stream_results=True, yield_per=READ_BATCH).execute(stmt)
-        for row in result:
-            yield dict(zip(names, row, strict=True))
+        with result:  # closes the server-side cursor also when the reader stops early
+            for row in result:
+                yield dict(zip(names, row, strict=True))
 
     def close(self) -> None:
         try:
