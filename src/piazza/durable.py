@@ -39,6 +39,23 @@ def make_directory(path: Path) -> None:
         fsync_directory(created.parent)
 
 
+def replace_file(path: Path, data: bytes, *, prefix: str = ".tmp-") -> None:
+    """Put `data` at `path` whole or not at all: a temporary file beside it, fsynced, renamed over it,
+    and the folder fsynced, so neither a reader nor a power cut ever finds half a file."""
+    make_directory(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
 def create_file_once(path: Path, data: bytes, mode: int = 0o600) -> bool:
     """Write `data` to `path` durably unless `path` exists; True when this call created it.
 

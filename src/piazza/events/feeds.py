@@ -39,8 +39,8 @@ _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\
 _MEDIA_TYPES = {"png": "image/png", "webp": "image/webp", "gif": "image/gif", "avif": "image/avif"}
 # English names for the date in the RSS description (Gancio's "EEEE, d MMMM HH:mm"). Localised
 # names would need Babel; `instance_locale` defaults to "en".
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
+ENGLISH_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+ENGLISH_MONTHS = (
     "January",
     "February",
     "March",
@@ -224,7 +224,7 @@ def _xml_attribute(value: str) -> str:
 def _rfc2822(value: datetime) -> str:
     """An RFC 2822 date as feedgen writes it, e.g. `Fri, 27 Nov 2026 22:49:13 +0000`, with English
     names whatever the process locale."""
-    day, month = _WEEKDAYS[value.weekday()][:3], _MONTHS[value.month - 1][:3]
+    day, month = ENGLISH_WEEKDAYS[value.weekday()][:3], ENGLISH_MONTHS[value.month - 1][:3]
     return f"{day}, {value:%d} {month} {value:%Y %H:%M:%S %z}"
 
 
@@ -266,7 +266,7 @@ def _tags(event: EventDict) -> list[str]:
 def _long_date(timestamp: int, zone: ZoneInfo) -> str:
     """`EEEE, d MMMM HH:mm` in `zone`, e.g. `Friday, 27 November 20:26`."""
     local = datetime.fromtimestamp(timestamp, zone)
-    return f"{_WEEKDAYS[local.weekday()]}, {local.day} {_MONTHS[local.month - 1]} {local:%H:%M}"
+    return f"{ENGLISH_WEEKDAYS[local.weekday()]}, {local.day} {ENGLISH_MONTHS[local.month - 1]} {local:%H:%M}"
 
 
 def _media_type(url: str) -> str:

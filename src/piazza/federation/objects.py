@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from piazza.errors import NotFound
+from piazza.events.feeds import ENGLISH_MONTHS, ENGLISH_WEEKDAYS
 from piazza.events.models import Event, EventTag, Place
 from piazza.federation.discovery import AS_CONTEXT, PUBLIC, Identity, federation_identity
 from piazza.instance.settings import get_settings_of
@@ -37,23 +38,6 @@ EVENT_CONTEXT: list[Any] = [
     },
 ]
 OBJECT_KEYS = ("instance_timezone", "default_fedi_hashtags")
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = tuple(
-    [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ]
-)
 
 
 def _zone(name: object) -> ZoneInfo:
@@ -77,7 +61,7 @@ def human_start(timestamp: int, zone: ZoneInfo) -> str:
     """`Wednesday, December 31 at 08:00 PM CET` (English: Piazza has no CLDR data for luxon's locales)."""
     moment = datetime.fromtimestamp(timestamp, zone)
     clock = moment.strftime("%I:%M ") + ("AM" if moment.hour < 12 else "PM")
-    day = f"{_WEEKDAYS[moment.weekday()]}, {_MONTHS[moment.month - 1]} {moment.day}"
+    day = f"{ENGLISH_WEEKDAYS[moment.weekday()]}, {ENGLISH_MONTHS[moment.month - 1]} {moment.day}"
     return f"{day} at {clock} {moment.tzname()}"
 
 

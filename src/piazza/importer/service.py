@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from piazza.config import Config
 from piazza.db import Database
 from piazza.db.base import Base, utcnow
 from piazza.db.versions import DataVersion
+from piazza.durable import replace_file
 from piazza.errors import Conflict, Invalid
 from piazza.events.images import THUMB_FOLDER, process_image
 from piazza.events.models import Event, EventTag, Place, Tag
@@ -212,15 +212,7 @@ class _FileWriter:
         previous = path.read_bytes() if path.is_file() else None
         if previous == data:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".import-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(path, data, prefix=".import-")
         self._undo.append((path, previous))
 
     def undo(self) -> None:

@@ -8,13 +8,12 @@ are served only from those fixed names, never from a path taken from a setting.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from piazza.durable import replace_file
 from piazza.errors import Invalid
 from piazza.imaging import UnreadableImage, decode_fitted, decode_slot, encode, give_back_freed_memory
 from piazza.instance.settings import get_setting, set_setting
@@ -66,15 +65,7 @@ def to_png(data: bytes, width: int) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, data, prefix=".upload-")
 
 
 def save_image(db: Session, data_dir: Path, image: InstanceImage, png: bytes | None) -> None:
