@@ -49,7 +49,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from piazza.events.images import MAX_IMAGE_PIXELS
+from piazza.imaging import MAX_PIXELS as MAX_IMAGE_PIXELS
 
 PROBE_ADDRESS = "127.0.0.2"
 PROBE_INTERVAL = 0.05
