@@ -36,8 +36,10 @@ def test_refusal_carries_retry_after_and_gancios_draft6_headers(limited_client):
     assert response.headers["RateLimit-Limit"] == "6"
     assert response.headers["RateLimit-Remaining"] == "0"
     reset = int(response.headers["RateLimit-Reset"])
-    assert 1 <= reset <= 300
-    assert 1 <= int(response.headers["Retry-After"]) <= 300
+    # Sliding windows (issue 15): the previous window's count still weighs on the current one, so when
+    # the seven requests straddle a window's edge the next allowed moment is up to two windows away.
+    assert 1 <= reset <= 2 * 300
+    assert int(response.headers["Retry-After"]) == reset
     assert "X-RateLimit-Limit" not in response.headers  # Gancio has the legacy headers off
 
 
